@@ -1,0 +1,62 @@
+"""Shared by the asv suites: one local cluster per benchmark process, cached datasets.
+
+Sizes scale with ``DASKSCALE_BENCH_SCALE`` (default 1.0); the test suite runs every
+benchmark once with a tiny scale (``tests/benchmarks``), so the suites never rot.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+SCALE = float(os.environ.get("DASKSCALE_BENCH_SCALE", "1"))
+CACHE = Path(os.environ.get("DASKSCALE_BENCH_CACHE", Path(tempfile.gettempdir()) / "daskscale-bench"))
+
+_CONNECTIONS: dict[tuple, Any] = {}
+
+
+def scaled(n: int, minimum: int = 1) -> int:
+    """``n`` times the benchmark scale, at least ``minimum``."""
+    return max(minimum, int(n * SCALE))
+
+
+def client(n_workers: int = 2, threads_per_worker: int = 1, memory_limit: str | int = "4GiB") -> Any:
+    """A Client on a local cluster of worker processes, started once per process and layout."""
+    import daskscale
+
+    key = (n_workers, threads_per_worker, memory_limit)
+    if key not in _CONNECTIONS:
+        for other in list(_CONNECTIONS):
+            _CONNECTIONS.pop(other).close()
+        _CONNECTIONS[key] = daskscale.connect(n_workers=n_workers, threads_per_worker=threads_per_worker,
+                                              memory_limit=memory_limit, dashboard_address=None, quiet=True)
+    return _CONNECTIONS[key].client
+
+
+@atexit.register
+def _close() -> None:
+    for conn in _CONNECTIONS.values():
+        conn.close()
+    _CONNECTIONS.clear()
+
+
+def cached_classification(name: str, n_rows: int, n_features: int, chunk_rows: int, seed: int = 7, **kw: Any) -> Path:
+    """A classification store under the benchmark cache, generated once."""
+    from daskscale.datasets import make_classification
+    from daskscale.storage import is_store
+
+    path = CACHE / f"{name}-{n_rows}x{n_features}-c{chunk_rows}-s{seed}.zarr"
+    if not is_store(path):
+        client()
+        make_classification(n_rows, n_features, chunk_rows=chunk_rows, seed=seed, store=path, overwrite=True, **kw)
+    return path
+
+
+def worker_peak_memory(cl: Any) -> int:
+    """Largest resident memory of any worker process now (bytes)."""
+    import psutil
+
+    return int(max(cl.run(lambda: psutil.Process().memory_info().rss).values()))

@@ -1,0 +1,3 @@
+from daskscale.cli import main
+
+main()

@@ -1,0 +1,76 @@
+"""``daskscale ingest``, ``info`` and ``make-dataset``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from daskscale.cli.options import cluster_options, open_cluster
+
+
+@click.command()
+@click.argument("source")
+@click.argument("store")
+@click.option("--target", default=None, help="Target column / variable.")
+@click.option("--y", "y_path", default=None, help="Target .npy file (for .npy sources).")
+@click.option("--chunk-mb", type=float, default=64, show_default=True, help="Uncompressed MiB per chunk.")
+@click.option("--chunk-rows", type=int, default=None, help="Rows per chunk (overrides --chunk-mb).")
+@click.option("--categorical", type=click.Choice(["error", "encode"]), default="error", show_default=True,
+              help="Reject non-numeric feature columns, or encode them as ordinal codes.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing store.")
+@cluster_options
+def ingest(source: str, store: str, target: str | None, y_path: str | None, chunk_mb: float,
+           chunk_rows: int | None, categorical: str, overwrite: bool, scheduler: str | None,
+           workers: int | None, memory_limit: str | None) -> None:
+    """Ingest SOURCE (CSV, Parquet, .npy, NetCDF, Zarr) into a daskscale STORE."""
+    from daskscale.storage import info as store_info
+    from daskscale.storage import ingest as do_ingest
+
+    with open_cluster(scheduler, workers, memory_limit):
+        path = do_ingest(source, store, target=target, y=y_path, chunk_mb=chunk_mb, chunk_rows=chunk_rows,
+                         categorical=categorical, overwrite=overwrite)
+    click.echo(str(store_info(path)))
+
+
+@click.command()
+@click.argument("store")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def info(store: str, as_json: bool) -> None:
+    """Shape, chunks, dtypes, size on disk and in memory, compression ratio of STORE."""
+    from daskscale.storage import info as store_info
+
+    i = store_info(store)
+    click.echo(json.dumps(i.as_dict(), indent=2, default=str) if as_json else str(i))
+
+
+@click.command("make-dataset")
+@click.argument("store")
+@click.option("--recipe", default=None, help="A named recipe (daskscale.datasets.recipes).")
+@click.option("--kind", type=click.Choice(["classification", "regression"]), default="classification")
+@click.option("--rows", type=int, default=100_000, show_default=True)
+@click.option("--features", type=int, default=20, show_default=True)
+@click.option("--classes", type=int, default=2, show_default=True)
+@click.option("--chunk-rows", type=int, default=None)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--drift", type=click.Choice(["abrupt", "gradual"]), default=None)
+@click.option("--overwrite", is_flag=True)
+@cluster_options
+def make_dataset(store: str, recipe: str | None, kind: str, rows: int, features: int, classes: int,
+                 chunk_rows: int | None, seed: int, drift: str | None, overwrite: bool,
+                 scheduler: str | None, workers: int | None, memory_limit: str | None) -> None:
+    """Generate a synthetic dataset into STORE, block by block."""
+    from daskscale import datasets
+    from daskscale.datasets.recipes import make_recipe
+    from daskscale.storage import info as store_info
+
+    with open_cluster(scheduler, workers, memory_limit):
+        if recipe:
+            path = make_recipe(recipe, store, overwrite=overwrite)
+        elif kind == "classification":
+            path = datasets.make_classification(rows, features, n_classes=classes, chunk_rows=chunk_rows,
+                                                seed=seed, drift=drift, store=store, overwrite=overwrite)
+        else:
+            path = datasets.make_regression(rows, features, chunk_rows=chunk_rows, seed=seed, drift=drift,
+                                            store=store, overwrite=overwrite)
+    click.echo(str(store_info(path)))

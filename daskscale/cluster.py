@@ -1,0 +1,210 @@
+"""Connect to a Dask cluster: an embedded local one, or an existing scheduler.
+
+``connect()`` is the one way daskscale code gets a :class:`distributed.Client`. With no
+address it starts a :class:`distributed.LocalCluster` of worker *processes* sized to this
+machine, with its dashboard bound to 127.0.0.1; with an address (argument,
+``DASK_SCHEDULER_ADDRESS`` or the ``scheduler-address`` Dask config key) it joins that
+scheduler and starts nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from typing import Any
+
+import dask
+import distributed
+from distributed import Client, LocalCluster
+
+from daskscale.errors import ClusterError
+
+__all__ = ["Connection", "connect", "machine_resources", "default_layout"]
+
+
+def machine_resources() -> tuple[int, int]:
+    """Return ``(cores, memory_bytes)`` usable by this process (cgroup limits respected)."""
+    from distributed.system import MEMORY_LIMIT
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cores, int(MEMORY_LIMIT)
+
+
+def default_layout(n_workers: int | None = None) -> tuple[int, int, int]:
+    """Choose ``(n_workers, threads_per_worker, memory_limit_bytes)`` for this machine.
+
+    One single-threaded process per core: scikit-learn's ``partial_fit`` holds the GIL for
+    much of its work, so processes scale where threads do not. Workers share 75% of RAM.
+    """
+    cores, mem = machine_resources()
+    n = n_workers or max(1, cores)
+    threads = max(1, cores // n)
+    return n, threads, int(mem * 0.75 / n)
+
+
+def _free_port(preferred: int) -> int:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+
+class Connection:
+    """A client plus what was started for it; closing shuts down only what it started.
+
+    Behaves like the :class:`distributed.Client` it wraps (attribute access is forwarded),
+    and is a context manager.
+    """
+
+    def __init__(self, client: Client, cluster: Any | None = None, spill_dir: str | None = None):
+        self.client = client
+        self.cluster = cluster
+        self._spill_dir = spill_dir
+
+    @property
+    def owns_cluster(self) -> bool:
+        return self.cluster is not None
+
+    @property
+    def dashboard_link(self) -> str:
+        return self.client.dashboard_link
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def __enter__(self) -> "Connection":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the client, and the cluster if this connection started it."""
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+            self.cluster = None
+
+    def describe(self) -> dict[str, Any]:
+        """Workers, threads, memory and addresses of the cluster, as a dict."""
+        info = self.client.scheduler_info(n_workers=-1)
+        workers = info.get("workers", {})
+        return {
+            "scheduler": info.get("address"),
+            "dashboard": self.dashboard_link,
+            "n_workers": len(workers),
+            "threads": sum(w.get("nthreads", 0) for w in workers.values()),
+            "memory_limit_per_worker": sorted({int(w.get("memory_limit", 0)) for w in workers.values()}),
+            "owns_cluster": self.owns_cluster,
+        }
+
+    def __repr__(self) -> str:
+        d = self.describe()
+        return (f"<daskscale.Connection {d['scheduler']} workers={d['n_workers']} "
+                f"threads={d['threads']} dashboard={d['dashboard']}>")
+
+
+def connect(
+    address: str | None = None,
+    *,
+    n_workers: int | None = None,
+    threads_per_worker: int | None = None,
+    memory_limit: int | str | None = None,
+    processes: bool = True,
+    dashboard_address: str | None = "127.0.0.1:8787",
+    host: str = "127.0.0.1",
+    spill_dir: str | None = None,
+    security: "distributed.security.Security | bool | None" = None,
+    k8s: Any | None = None,
+    hpc: str | None = None,
+    quiet: bool = False,
+    **cluster_kwargs: Any,
+) -> Connection:
+    """Return a :class:`Connection` to a Dask cluster.
+
+    Parameters
+    ----------
+    address
+        Scheduler address (``tcp://host:8786`` or ``tls://...``). When ``None``,
+        ``DASK_SCHEDULER_ADDRESS`` and the ``scheduler-address`` Dask config key are tried,
+        and if both are empty an embedded :class:`~distributed.LocalCluster` is started.
+    n_workers, threads_per_worker, memory_limit
+        Size of the embedded cluster; defaults from :func:`default_layout`.
+    processes
+        Worker processes (default) or threads in this process.
+    dashboard_address
+        Where the embedded cluster's dashboard listens: 127.0.0.1, on port 8787 or a free
+        one when 8787 is taken. ``None`` turns the dashboard off.
+    host
+        Interface of the embedded scheduler and workers (loopback unless told otherwise).
+    spill_dir
+        Directory for workers' spilled data; a fresh temporary directory by default.
+    security
+        A :class:`distributed.security.Security` for TLS, or ``True`` for temporary
+        self-signed credentials on the embedded cluster.
+    k8s, hpc
+        Deployment specs for Kubernetes (dask-kubernetes) and HPC queues (dask-jobqueue);
+        see :mod:`daskscale.deploy`.
+    quiet
+        Do not print the dashboard link.
+
+    Examples
+    --------
+    >>> import daskscale
+    >>> with daskscale.connect(n_workers=1, memory_limit="512MiB", quiet=True) as conn:
+    ...     conn.submit(sum, [1, 2, 3]).result()
+    6
+    """
+    if k8s is not None or hpc is not None:
+        from daskscale import deploy
+
+        cluster = deploy.make_cluster(k8s=k8s, hpc=hpc, **cluster_kwargs)
+        client = Client(cluster, security=cluster.security if hasattr(cluster, "security") else None)
+        return _announce(Connection(client, cluster), quiet)
+
+    address = address or os.environ.get("DASK_SCHEDULER_ADDRESS") or dask.config.get(
+        "scheduler-address", None
+    )
+    if address:
+        try:
+            sec = security if isinstance(security, distributed.security.Security) else None
+            client = Client(address, security=sec, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(
+                f"could not reach the Dask scheduler at {address!r}: {exc}. Is it running, "
+                "and does the address (and TLS setting) match?"
+            ) from exc
+        return _announce(Connection(client), quiet)
+
+    n, threads, mem = default_layout(n_workers)
+    spill = spill_dir or tempfile.mkdtemp(prefix="daskscale-spill-")
+    dash = None
+    if dashboard_address is not None:
+        h, _, p = dashboard_address.rpartition(":")
+        dash = f"{h or '127.0.0.1'}:{_free_port(int(p or 8787))}"
+    try:
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=threads_per_worker or threads,
+            memory_limit=memory_limit if memory_limit is not None else mem,
+            processes=processes,
+            host=host,
+            dashboard_address=dash,
+            local_directory=spill,
+            security=security,
+            **cluster_kwargs,
+        )
+    except Exception as exc:  # noqa: BLE001 - re-raised with context
+        raise ClusterError(f"could not start a local Dask cluster: {exc}") from exc
+    client = Client(cluster, security=cluster.security)
+    return _announce(Connection(client, cluster, spill), quiet)
+
+
+def _announce(conn: Connection, quiet: bool) -> Connection:
+    if not quiet:
+        print(f"daskscale: Dask dashboard at {conn.dashboard_link}", flush=True)
+    return conn

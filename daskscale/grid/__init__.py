@@ -1,0 +1,1 @@
+"""daskscale.grid"""

@@ -1,0 +1,299 @@
+"""``ingest``: any supported source -> a daskscale store, in one pass, atomically."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Sequence
+
+import dask
+import dask.array as da
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from daskscale.errors import InputTypeError, SchemaError
+from daskscale.storage import layout
+from daskscale.storage.atomic import temp_sibling
+from daskscale.storage.frames import (
+    Producer, csv_producers, expand_paths, frame_producers, load_staged, parquet_producers, stage_block,
+)
+from daskscale.storage.store import write_store
+
+__all__ = ["ingest"]
+
+_CSV = (".csv", ".csv.gz", ".txt")
+_PARQUET = (".parquet", ".parq", ".pq")
+_NETCDF = (".nc", ".nc4", ".netcdf", ".cdf", ".h5")
+
+
+def ingest(
+    source: Any,
+    store: str | os.PathLike,
+    *,
+    target: str | None = None,
+    y: Any = None,
+    features: Sequence[str] | None = None,
+    chunk_mb: float = 64,
+    chunk_rows: int | None = None,
+    compressor: Any = "default",
+    categorical: str = "error",
+    sample_dim: str | None = None,
+    overwrite: bool = False,
+    blocksize: int = 64 * 2**20,
+) -> Path:
+    """Write ``source`` to a new daskscale store at ``store``.
+
+    Parameters
+    ----------
+    source
+        A CSV file or glob, a Parquet file or (Spark-written, hive-partitioned) directory, a
+        ``.npy`` file (memory-mapped), a NetCDF file or Zarr store that xarray opens, an
+        :class:`xarray.Dataset`, a NumPy or dask array, or a pandas or dask DataFrame.
+    store
+        Path of the new store. It appears only once completely written.
+    target
+        Name of the target column (tables) or variable (xarray). String labels are encoded
+        as integer codes; the labels are kept in the store's ``classes`` attribute.
+    y
+        Target for array sources: an array, or a ``.npy`` path.
+    features
+        Columns / variables to use as features (default: all but the target).
+    chunk_mb, chunk_rows
+        Rows per chunk: ``chunk_rows`` if given, else about ``chunk_mb`` MiB of float32.
+    compressor
+        A Zarr v3 codec, ``None`` for none, or ``"default"`` (Blosc lz4 + byte shuffle).
+    categorical
+        ``"error"`` (default) rejects non-numeric feature columns, naming the column;
+        ``"encode"`` replaces each by ordinal codes ``0..k-1`` in sorted order of its
+        distinct values (missing values stay NaN), with the categories kept in the store's
+        ``categories`` attribute.
+    sample_dim
+        For xarray sources: the dimension that indexes samples (default: the first dim).
+    overwrite
+        Replace an existing store (atomically) instead of raising.
+
+    Returns
+    -------
+    pathlib.Path
+        The store's path.
+
+    Raises
+    ------
+    SchemaError
+        Ragged or malformed CSV, missing target column, non-numeric column, empty source,
+        X and y of different lengths. The message names the file or block and the column.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, daskscale
+    >>> path = daskscale.ingest(np.ones((10, 3)), tempfile.mkdtemp() + "/ones.zarr", y=np.arange(10))
+    >>> daskscale.info(path).n_rows
+    10
+    """
+    if categorical not in ("error", "encode"):
+        raise SchemaError(f"categorical must be 'error' or 'encode', not {categorical!r}")
+    write = dict(chunk_mb=chunk_mb, chunk_rows=chunk_rows, compressor=compressor, overwrite=overwrite)
+    if isinstance(source, (str, os.PathLike)):
+        s = str(source)
+        kind = _kind_of_path(s)
+        if kind == "csv":
+            return _ingest_frames(csv_producers(s, blocksize=blocksize), store, target, features,
+                                  categorical, source=s, **write)
+        if kind == "parquet":
+            return _ingest_frames(parquet_producers(s), store, target, features, categorical, source=s, **write)
+        if kind == "npy":
+            return _ingest_arrays(_npy_array(s, chunk_rows), _as_target(y), store, source=s,
+                                  features=features, **write)
+        ds = _open_xarray(s)
+        return _ingest_xarray(ds, store, target, features, sample_dim, source=s, **write)
+    if isinstance(source, xr.DataArray):
+        source = source.to_dataset(name=source.name or "X") if source.ndim == 1 else source
+    if isinstance(source, xr.Dataset):
+        return _ingest_xarray(source, store, target, features, sample_dim, source="xarray.Dataset", **write)
+    if isinstance(source, pd.DataFrame) or _is_dask_dataframe(source):
+        return _ingest_frames(frame_producers(source), store, target, features, categorical,
+                              source=type(source).__name__, **write)
+    if isinstance(source, (np.ndarray, da.Array, xr.DataArray)):
+        X = source.data if isinstance(source, xr.DataArray) else source
+        if X.ndim == 1:
+            X = X[:, None]
+        if X.dtype.kind not in "biuf":
+            raise SchemaError(f"array of dtype {X.dtype} is not numeric")
+        X = da.from_array(X, chunks=(chunk_rows or "auto", -1)) if isinstance(X, np.ndarray) else X
+        return _ingest_arrays(X.astype(np.float32), _as_target(y), store, source=type(source).__name__,
+                              features=features, **write)
+    raise InputTypeError(
+        f"cannot ingest an object of type {type(source).__name__}; give a path (CSV, Parquet, .npy, "
+        "NetCDF, Zarr), an xarray Dataset, a NumPy/dask array or a pandas/dask DataFrame"
+    )
+
+
+def _kind_of_path(s: str) -> str:
+    low = s.lower().rstrip("/")
+    if low.endswith(_CSV) or ("*" in low and any(x in low for x in (".csv", ".txt"))):
+        return "csv"
+    if low.endswith(_PARQUET) or ("*" in low and ".parq" in low):
+        return "parquet"
+    if low.endswith(".npy"):
+        return "npy"
+    if low.endswith(_NETCDF) or low.endswith(".zarr"):
+        return "xarray"
+    if os.path.isdir(s):
+        names = [p.name for p in Path(s).rglob("*") if p.is_file()]
+        if any(n.endswith(_PARQUET) or n.startswith("part-") for n in names):
+            return "parquet"
+        if any(n.endswith(_CSV) for n in names):
+            return "csv"
+        if any(n == "zarr.json" for n in names):
+            return "xarray"
+    if not os.path.exists(s) and not any(ch in s for ch in "*?["):
+        raise SchemaError(f"{s}: no such file or directory")
+    raise SchemaError(f"{s}: cannot tell the format (expected .csv, .parquet, .npy, .nc or .zarr)")
+
+
+def _is_dask_dataframe(obj: Any) -> bool:
+    return type(obj).__module__.startswith("dask") and hasattr(obj, "to_delayed") and hasattr(obj, "columns")
+
+
+def _as_target(y: Any) -> da.Array | None:
+    if y is None:
+        return None
+    if isinstance(y, (str, os.PathLike)):
+        return _npy_array(str(y), None)
+    if isinstance(y, (pd.Series, pd.DataFrame)):
+        y = y.to_numpy()
+    if isinstance(y, xr.DataArray):
+        y = y.data
+    return y if isinstance(y, da.Array) else da.from_array(np.asarray(y), chunks="auto")
+
+
+def _npy_block(path: str, start: int, stop: int) -> np.ndarray:
+    return np.array(np.load(path, mmap_mode="r")[start:stop])
+
+
+def _npy_array(path: str, chunk_rows: int | None) -> da.Array:
+    """A dask array over a ``.npy`` file, each block memory-mapped by the task that reads it."""
+    files = expand_paths(path, (".npy",))
+    if len(files) != 1:
+        raise SchemaError(f"{path}: expected one .npy file, found {len(files)}")
+    mm = np.load(files[0], mmap_mode="r")
+    if mm.dtype.kind not in "biuf":
+        raise SchemaError(f"{path}: array dtype {mm.dtype} is not numeric")
+    rows = chunk_rows or layout.rows_per_chunk(int(np.prod(mm.shape[1:], dtype=int)) or 1, 4, 64)
+    blocks = [
+        da.from_delayed(dask.delayed(_npy_block)(files[0], a, min(a + rows, mm.shape[0])),
+                        shape=(min(a + rows, mm.shape[0]) - a,) + mm.shape[1:], dtype=mm.dtype)
+        for a in range(0, mm.shape[0], rows)
+    ]
+    if not blocks:
+        raise SchemaError(f"{path}: the array has no rows")
+    return da.concatenate(blocks, axis=0)
+
+
+def _ingest_arrays(X: da.Array, y: da.Array | None, store: Any, *, source: str,
+                   features: Sequence[str] | None, **write: Any) -> Path:
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2:
+        raise SchemaError(f"{source}: X must be 1-D or 2-D, got shape {X.shape}")
+    if y is not None and y.shape[0] != X.shape[0]:
+        raise SchemaError(f"{source}: X has {X.shape[0]} rows but y has {y.shape[0]}: they must match")
+    classes = None
+    if y is not None and y.dtype.kind not in "biuf":
+        raise SchemaError(f"{source}: y has dtype {y.dtype}; encode labels as numbers, or ingest a table")
+    attrs = layout.make_attrs(target="y" if y is not None else None, classes=classes, source=source,
+                              n_rows=X.shape[0])
+    return write_store(store, X.astype(np.float32), y, feature_names=list(features) if features else None,
+                       attrs=attrs, **write)
+
+
+def _open_xarray(path: str) -> xr.Dataset:
+    try:
+        if path.rstrip("/").endswith(".zarr") or os.path.isdir(path):
+            return xr.open_zarr(path, consolidated=False)
+        return xr.open_dataset(path, chunks={})
+    except (OSError, ValueError, KeyError) as exc:
+        raise SchemaError(f"{path}: could not be opened by xarray: {exc}") from None
+
+
+def _ingest_xarray(ds: xr.Dataset, store: Any, target: str | None, features: Sequence[str] | None,
+                   sample_dim: str | None, *, source: str, **write: Any) -> Path:
+    if "X" in ds and ds["X"].ndim == 2 and features is None:  # already in daskscale layout
+        X = ds["X"].data
+        names = [str(v) for v in ds[ds["X"].dims[1]].values] if ds["X"].dims[1] in ds.coords else None
+        y_name = target or ("y" if "y" in ds else None)
+        y = ds[y_name].data if y_name else None
+        return _ingest_arrays(_dask(X), _dask(y) if y is not None else None, store, source=source,
+                              features=names, **write)
+    dim = sample_dim or (next(iter(ds.dims)) if ds.dims else None)
+    if dim is None or dim not in ds.dims:
+        raise SchemaError(f"{source}: sample dimension {sample_dim!r} not found; dims are {list(ds.dims)}")
+    if target is not None and target not in ds:
+        raise SchemaError(f"{source}: target variable {target!r} not found; variables are {list(ds.data_vars)}")
+    names = list(features) if features else [str(v) for v in ds.data_vars if v != target]
+    cols = []
+    for v in names:
+        if v not in ds:
+            raise SchemaError(f"{source}: variable {v!r} not found; variables are {list(ds.data_vars)}")
+        var = ds[v]
+        if var.dims != (dim,):
+            raise SchemaError(
+                f"{source}: variable {v!r} has dims {var.dims}, expected ({dim!r},); for gridded data "
+                "use daskscale.grid to stack sample dims first"
+            )
+        if var.dtype.kind not in "biufM":
+            raise SchemaError(f"{source}: variable {v!r} has non-numeric dtype {var.dtype}")
+        cols.append(_dask(var.data).astype(np.float32))
+    if not cols:
+        raise SchemaError(f"{source}: no feature variables")
+    X = da.stack(cols, axis=1)
+    y = _dask(ds[target].data) if target else None
+    path = _ingest_arrays(X, y, store, source=source, features=names, **write)
+    return path
+
+
+def _dask(a: Any) -> da.Array:
+    return a if isinstance(a, da.Array) else da.from_array(np.asarray(a), chunks="auto")
+
+
+def _ingest_frames(producers: list[Producer], store: Any, target: str | None, features: Sequence[str] | None,
+                   categorical: str, *, source: str, **write: Any) -> Path:
+    """Parse every block once into a staging area, then write the store from it."""
+    staging = temp_sibling(Path(store).with_name(Path(store).name + "-staging"))
+    staging.mkdir(parents=True)
+    try:
+        tasks = [dask.delayed(stage_block, pure=False)(
+            p, i, str(staging), target=target, categorical=categorical,
+            features=list(features) if features else None) for i, p in enumerate(producers)]
+        staged = list(dask.compute(*tasks))
+        cols = staged[0].columns
+        for s in staged[1:]:
+            if s.columns != cols:
+                raise SchemaError(f"{s.label}: columns {s.columns} differ from {staged[0].label}'s {cols}")
+        staged = [s for s in staged if s.n_rows > 0]
+        if not staged:
+            raise SchemaError(f"{source}: the source has no rows")
+        categories: dict[str, list[str]] = {}
+        for s in staged:
+            for c, u in s.uniques.items():
+                categories[c] = sorted(set(categories.get(c, [])) | set(u))
+        y_dtype = None
+        if target is not None:
+            y_dtype = np.int64 if target in categories else np.load(staged[0].path + ".y.npy", mmap_mode="r").dtype
+        Xs, ys = [], []
+        for s in staged:
+            pair = dask.delayed(load_staged, nout=2, pure=True)(s, categories, target)
+            Xs.append(da.from_delayed(pair[0], shape=(s.n_rows, len(cols)), dtype=np.float32))
+            if target is not None:
+                ys.append(da.from_delayed(pair[1], shape=(s.n_rows,), dtype=y_dtype))
+        X = da.concatenate(Xs)
+        y = da.concatenate(ys) if ys else None
+        classes = categories.get(target) if target else None
+        feature_categories = {c: v for c, v in categories.items() if c != target}
+        attrs = layout.make_attrs(target=target, classes=classes, categories=feature_categories,
+                                  source=source, n_rows=X.shape[0])
+        return write_store(store, X, y, feature_names=cols, attrs=attrs, **write)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
