@@ -61,8 +61,12 @@ def _to_dask(a: Any, chunks: Any = "auto") -> da.Array:
 
 
 def as_data(X: Any, y: Any = None, *, target: str | None = None, sample_weight: Any = None,
-            chunk_rows: int | None = None, require_y: bool = False, name: str = "X") -> Data:
+            chunk_rows: int | None = None, require_y: bool = False, name: str = "X",
+            sample_dims: Any = None, feature_dim: str | None = None) -> Data:
     """Convert ``X`` (and ``y``) to a :class:`Data`; the one conversion at the public boundary.
+
+    ``sample_dims`` / ``feature_dim`` stack gridded xarray input into samples
+    (:func:`daskscale.grid.stack.stack_to_data`).
 
     Raises
     ------
@@ -72,7 +76,12 @@ def as_data(X: Any, y: Any = None, *, target: str | None = None, sample_weight: 
         For non-numeric columns, a non-2-D ``X``, ``X``/``y`` length mismatch, a missing target
         when ``require_y``.
     """
-    data = _convert(X, target=target, name=name)
+    if sample_dims is not None:
+        from daskscale.grid.stack import stack_to_data
+
+        data = stack_to_data(X, sample_dims=sample_dims, feature_dim=feature_dim, target=target)
+    else:
+        data = _convert(X, target=target, name=name)
     if y is not None:
         ya = y if isinstance(y, da.Array) else _to_dask(y, chunks=(data.row_chunks,))
         if ya.ndim == 2 and ya.shape[1] == 1:
