@@ -33,7 +33,14 @@ def client(n_workers: int = 2, threads_per_worker: int = 1, memory_limit: str | 
             _CONNECTIONS.pop(other).close()
         _CONNECTIONS[key] = daskscale.connect(n_workers=n_workers, threads_per_worker=threads_per_worker,
                                               memory_limit=memory_limit, dashboard_address=None, quiet=True)
+        # warm the workers (imports) so the first timed call does not pay for them
+        _CONNECTIONS[key].client.run(_warm)
     return _CONNECTIONS[key].client
+
+
+def _warm() -> None:
+    import daskscale.storage  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
 
 
 @atexit.register
