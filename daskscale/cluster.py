@@ -4,7 +4,12 @@
 address it starts a :class:`distributed.LocalCluster` of worker *processes* sized to this
 machine, with its dashboard bound to 127.0.0.1; with an address (argument,
 ``DASK_SCHEDULER_ADDRESS`` or the ``scheduler-address`` Dask config key) it joins that
-scheduler and starts nothing.
+scheduler and starts nothing. The embedded cluster's dashboard also serves the daskscale
+metrics page (``/daskscale``, see :mod:`daskscale.dashboard`).
+
+Security: the embedded scheduler, workers and dashboard bind 127.0.0.1 unless ``host`` /
+``dashboard_address`` say otherwise; ``security=True`` (or a directory of certificates made
+by :mod:`daskscale.deploy.tls`) puts TLS with client certificates on every connection.
 """
 
 from __future__ import annotations
@@ -60,10 +65,13 @@ class Connection:
     and is a context manager.
     """
 
-    def __init__(self, client: Client, cluster: Any | None = None, spill_dir: str | None = None):
+    def __init__(self, client: Client, cluster: Any | None = None, spill_dir: str | None = None,
+                 tls: Any | None = None):
         self.client = client
         self.cluster = cluster
         self._spill_dir = spill_dir
+        #: :class:`daskscale.deploy.tls.TLSFiles` when this connection made or loaded certificates
+        self.tls = tls
 
     @property
     def owns_cluster(self) -> bool:
@@ -100,6 +108,7 @@ class Connection:
             "threads": sum(w.get("nthreads", 0) for w in workers.values()),
             "memory_limit_per_worker": sorted({int(w.get("memory_limit", 0)) for w in workers.values()}),
             "owns_cluster": self.owns_cluster,
+            "tls": str(info.get("address", "")).startswith("tls://"),
         }
 
     def __repr__(self) -> str:
@@ -144,8 +153,11 @@ def connect(
     spill_dir
         Directory for workers' spilled data; a fresh temporary directory by default.
     security
-        A :class:`distributed.security.Security` for TLS, or ``True`` for temporary
-        self-signed credentials on the embedded cluster.
+        A :class:`distributed.security.Security`; ``True`` for a fresh private CA and
+        certificates (in a temporary directory, kept on ``Connection.tls``) on the embedded
+        cluster; or the path of a directory made by
+        :func:`daskscale.deploy.tls.generate_certificates` (used as the client's credentials
+        when joining an address, and for every role of an embedded cluster).
     k8s, hpc
         Deployment specs for Kubernetes (dask-kubernetes) and HPC queues (dask-jobqueue);
         see :mod:`daskscale.deploy`.
@@ -169,16 +181,16 @@ def connect(
     address = address or os.environ.get("DASK_SCHEDULER_ADDRESS") or dask.config.get(
         "scheduler-address", None
     )
+    tls_files, security = _security(security, for_address=bool(address))
     if address:
         try:
-            sec = security if isinstance(security, distributed.security.Security) else None
-            client = Client(address, security=sec, timeout="20s")
+            client = Client(address, security=security, timeout="20s")
         except (OSError, TimeoutError) as exc:
             raise ClusterError(
                 f"could not reach the Dask scheduler at {address!r}: {exc}. Is it running, "
                 "and does the address (and TLS setting) match?"
             ) from exc
-        return _announce(Connection(client), quiet)
+        return _announce(Connection(client, tls=tls_files), quiet)
 
     n, threads, mem = default_layout(n_workers)
     spill = spill_dir or tempfile.mkdtemp(prefix="daskscale-spill-")
@@ -186,22 +198,51 @@ def connect(
     if dashboard_address is not None:
         h, _, p = dashboard_address.rpartition(":")
         dash = f"{h or '127.0.0.1'}:{_free_port(int(p or 8787))}"
+    if dash is None:  # no dashboard at all (distributed would otherwise default to :8787)
+        sk = dict(cluster_kwargs.pop("scheduler_kwargs", None) or {})
+        sk.setdefault("dashboard", False)
+        cluster_kwargs["scheduler_kwargs"] = sk
+    routes = list(dask.config.get("distributed.scheduler.http.routes", []))
+    if "daskscale.dashboard" not in routes:
+        routes.append("daskscale.dashboard")
     try:
-        cluster = LocalCluster(
-            n_workers=n,
-            threads_per_worker=threads_per_worker or threads,
-            memory_limit=memory_limit if memory_limit is not None else mem,
-            processes=processes,
-            host=host,
-            dashboard_address=dash,
-            local_directory=spill,
-            security=security,
-            **cluster_kwargs,
-        )
+        with dask.config.set({"distributed.scheduler.http.routes": routes}):
+            cluster = LocalCluster(
+                n_workers=n,
+                threads_per_worker=threads_per_worker or threads,
+                memory_limit=memory_limit if memory_limit is not None else mem,
+                processes=processes,
+                dashboard_address=dash,
+                local_directory=spill,
+                security=security,
+                host=host,
+                **cluster_kwargs,
+            )
     except Exception as exc:  # noqa: BLE001 - re-raised with context
         raise ClusterError(f"could not start a local Dask cluster: {exc}") from exc
     client = Client(cluster, security=cluster.security)
-    return _announce(Connection(client, cluster, spill), quiet)
+    return _announce(Connection(client, cluster, spill, tls=tls_files), quiet)
+
+
+def _security(security: Any, *, for_address: bool) -> tuple[Any, Any]:
+    """``(TLSFiles | None, Security | None)`` for the ``security`` argument of :func:`connect`."""
+    if security is None or security is False:
+        return None, None
+    if isinstance(security, distributed.security.Security):
+        return None, security
+    from daskscale.deploy import tls
+
+    if security is True:
+        if for_address:
+            raise ClusterError("security=True makes new certificates, which a running scheduler would refuse; "
+                               "pass the directory of the cluster's certificates (security='path/to/tls')")
+        files = tls.generate_certificates(tempfile.mkdtemp(prefix="daskscale-tls-"))
+    elif isinstance(security, (str, os.PathLike)):
+        files = tls.load_certificates(security)
+    else:
+        raise ClusterError(f"security must be a distributed Security, True or a certificate directory, "
+                           f"not {type(security).__name__}")
+    return files, files.security("client" if for_address else "all")
 
 
 def _announce(conn: Connection, quiet: bool) -> Connection:

@@ -7,6 +7,8 @@ not know about daskscale.
 
 from __future__ import annotations
 
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
 
 class DaskscaleError(Exception):
     """Base class of every error raised by daskscale."""
@@ -24,8 +26,8 @@ class InputTypeError(DaskscaleError, TypeError):
     """An argument has a type that daskscale does not accept."""
 
 
-class NotFittedError(DaskscaleError, ValueError):
-    """A model is used before it was fitted."""
+class NotFittedError(DaskscaleError, _SklearnNotFittedError):
+    """A model is used before it was fitted (also a scikit-learn ``NotFittedError``)."""
 
 
 class UnsafeModelError(DaskscaleError, ValueError):

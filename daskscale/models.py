@@ -36,8 +36,12 @@ TRUSTED_PREFIXES: tuple[str, ...] = (
 _META = "daskscale.json"
 
 
-def save_model(model: Any, path: str | os.PathLike, *, metadata: dict[str, Any] | None = None) -> Path:
+def save_model(model: Any, path: str | os.PathLike, *, metadata: dict[str, Any] | None = None,
+               compression: int = zipfile.ZIP_STORED) -> Path:
     """Write ``model`` and JSON ``metadata`` to ``path`` atomically; return the path.
+
+    ``compression=zipfile.ZIP_DEFLATED`` deflates the archive's members (smaller files for
+    int8 / sparse weights, slower to write).
 
     Examples
     --------
@@ -49,8 +53,8 @@ def save_model(model: Any, path: str | os.PathLike, *, metadata: dict[str, Any] 
     ('SGDClassifier', 1.0)
     """
     with atomic_file(path) as tmp:
-        sio.dump(model, tmp)
-        with zipfile.ZipFile(tmp, "a") as z:
+        sio.dump(model, tmp, compression=compression)
+        with zipfile.ZipFile(tmp, "a", compression=compression) as z:
             z.writestr(_META, json.dumps(metadata or {}, default=_json_default))
     return Path(path)
 
@@ -71,7 +75,7 @@ def untrusted_types(path: str | os.PathLike, extra_trusted: Iterable[str] = ()) 
     """Types in the file that are neither in :data:`TRUSTED_PREFIXES` nor ``extra_trusted``."""
     try:
         found = sio.get_untrusted_types(file=str(path))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, ValueError) as exc:
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, ValueError, TypeError) as exc:
         raise UnsafeModelError(f"{path} is not a daskscale model file (a skops archive): {exc}") from None
     extra = set(extra_trusted)
     return [t for t in found if t not in extra and not t.startswith(TRUSTED_PREFIXES)]

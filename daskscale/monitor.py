@@ -5,6 +5,14 @@
 - :class:`MetricsPublisher` sends metrics (loss, score, rows/s, drift events) to the
   scheduler as Dask events under a topic (``Client.log_event``), so they can be watched
   while a fit runs from another client or from the dashboard (:func:`recent_metrics`).
+  :meth:`MetricsPublisher.event` marks discrete events (a drift detected, a checkpoint).
+- :func:`summarize` folds those messages into per-run latest values, short histories and
+  the event list: what the dashboard page (:mod:`daskscale.dashboard`) shows, and what
+  :func:`metrics_frame` gives as a table.
+
+Conventions for metric names, so every trainer shows up the same way on the dashboard:
+``loss``, ``score``, ``rows_per_s``, ``rows``, ``epoch``, ``block``; an event message has
+``event`` (e.g. ``"drift"``) and whatever describes it (``row``, ``detector``).
 """
 
 from __future__ import annotations
@@ -15,7 +23,11 @@ from typing import Any, Iterable
 
 from tqdm.auto import tqdm
 
-__all__ = ["progress", "MetricsPublisher", "recent_metrics", "METRICS_TOPIC", "current_client"]
+__all__ = ["progress", "MetricsPublisher", "recent_metrics", "METRICS_TOPIC", "current_client",
+           "summarize", "metrics_frame", "HISTORY"]
+
+#: points of history kept per run and metric by :func:`summarize`
+HISTORY = 200
 
 METRICS_TOPIC = "daskscale-metrics"
 
@@ -58,6 +70,10 @@ class MetricsPublisher:
         self._last = 0.0
 
     def publish(self, force: bool = False, **metrics: Any) -> bool:
+        """Send ``metrics`` (numbers or short strings); return whether a message was sent.
+
+        Without a client (none given and none current) this is a no-op returning ``False``.
+        """
         now = time.time()
         if self.client is None or (not force and now - self._last < self.min_interval):
             return False
@@ -68,6 +84,11 @@ class MetricsPublisher:
         except Exception:  # noqa: BLE001 - monitoring must never break a fit
             return False
         return True
+
+
+    def event(self, kind: str, **info: Any) -> bool:
+        """Publish a discrete event (never throttled), e.g. ``event("drift", row=120_000)``."""
+        return self.publish(force=True, event=kind, **info)
 
 
 def _plain(v: Any) -> Any:
@@ -89,3 +110,54 @@ def recent_metrics(client: Any | None = None, *, topic: str = METRICS_TOPIC, run
     events = client.get_events(topic)
     out = [msg for _, msg in events]
     return [m for m in out if run is None or m.get("run") == run]
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
+
+
+def summarize(messages: Iterable[dict], *, history: int = HISTORY) -> dict[str, Any]:
+    """Fold metric messages into ``{"runs": {run: {...}}, "events": [...]}``.
+
+    Each run gets ``latest`` (last value of every metric), ``n_messages``, ``started``,
+    ``updated`` (epoch seconds) and ``history`` (``metric -> [[time, value], ...]``, the last
+    ``history`` points). Messages with an ``event`` key go to ``events`` (newest last).
+
+    Examples
+    --------
+    >>> s = summarize([{"run": "a", "time": 1.0, "loss": 0.9}, {"run": "a", "time": 2.0, "loss": 0.5},
+    ...                {"run": "a", "time": 2.5, "event": "drift", "row": 10}])
+    >>> s["runs"]["a"]["latest"]["loss"], s["runs"]["a"]["history"]["loss"], s["events"][0]["row"]
+    (0.5, [[1.0, 0.9], [2.0, 0.5]], 10)
+    """
+    runs: dict[str, dict[str, Any]] = {}
+    events: list[dict] = []
+    for m in messages:
+        if not isinstance(m, dict):
+            continue
+        run = str(m.get("run", "?"))
+        t = float(m.get("time", 0.0))
+        r = runs.setdefault(run, {"latest": {}, "n_messages": 0, "started": t, "updated": t, "history": {}})
+        r["n_messages"] += 1
+        r["updated"] = max(r["updated"], t)
+        if "event" in m:
+            events.append(m)
+            r["latest"]["last_event"] = m["event"]
+            continue
+        for k, v in m.items():
+            if k in ("run", "time"):
+                continue
+            r["latest"][k] = v
+            if _is_number(v):
+                h = r["history"].setdefault(k, [])
+                h.append([t, v])
+                if len(h) > history:
+                    del h[: len(h) - history]
+    return {"runs": runs, "events": events[-history:]}
+
+
+def metrics_frame(client: Any | None = None, *, run: str | None = None):
+    """The published metrics as a :class:`pandas.DataFrame` (one row per message, oldest first)."""
+    import pandas as pd
+
+    return pd.DataFrame(recent_metrics(client, run=run))

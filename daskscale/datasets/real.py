@@ -13,6 +13,7 @@ REAL_DATASETS: dict[str, tuple[str, str, str]] = {
     "breast_cancer": ("breast_cancer.csv", "target", "Wisconsin diagnostic breast cancer, 569 x 30, binary"),
     "digits": ("digits.csv", "target", "8x8 handwritten digits, 1797 x 64, 10 classes"),
     "wine": ("wine.csv", "target", "wine recognition, 178 x 13, 3 classes"),
+    "weather_rain": ("weather_rain.csv", "rain", "NOAA daily weather (Bellevue, Nebraska), a drifting stream"),
 }
 
 

@@ -24,7 +24,7 @@ _LAZY = {
     "DistributedBagging": "daskscale.learn.ensemble",
     "SuccessiveHalvingSearch": "daskscale.learn.search",
     "HyperbandSearch": "daskscale.learn.search",
-    "plan": "daskscale.learn.plan",
+    "plan": "daskscale.learn.planner",
     "make_trainer": "daskscale.learn.strategies",
 }
 

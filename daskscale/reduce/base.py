@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import abc
 from functools import reduce as _fold
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import dask
 import numpy as np
@@ -35,6 +35,8 @@ class Reducer(abc.ABC):
 
     name: str = "reducer"
     needs_y: bool = False
+    #: receive the block already converted to float64 (done once per block for all such reducers)
+    float64: bool = False
 
     @abc.abstractmethod
     def map(self, X: np.ndarray, y: np.ndarray | None = None) -> Any:
@@ -60,20 +62,40 @@ class Reducer(abc.ABC):
 def _check(reducers: Any) -> dict[str, Reducer]:
     if isinstance(reducers, Reducer):
         reducers = [reducers]
-    items = reducers.items() if isinstance(reducers, Mapping) else ((getattr(r, "name", None), r) for r in reducers)
+    if isinstance(reducers, Mapping):
+        items = [(k, k, r) for k, r in reducers.items()]
+    else:
+        items = [(i, getattr(r, "name", None), r) for i, r in enumerate(reducers)]
     out: dict[str, Reducer] = {}
-    for key, r in items:
+    for where_key, key, r in items:
         if not isinstance(r, Reducer):
-            raise InputTypeError(f"{r!r} is not a daskscale Reducer (subclass daskscale.reduce.Reducer)")
+            where = f"reducers[{where_key!r}]"
+            raise InputTypeError(f"{where}: {r!r} (type {type(r).__name__}) is not a daskscale Reducer; "
+                                 "subclass daskscale.reduce.Reducer and implement map/merge/finalize")
         out[str(key or r.name)] = r
     if not out:
         raise InputTypeError("no reducers given")
     return out
 
 
+#: rows mapped at a time inside a block (32k x 50 float64 = 13 MB)
+PIECE_ROWS = 32_768
+
+
 def map_all(reducers: Mapping[str, Reducer], X: np.ndarray, y: np.ndarray | None) -> dict[str, Any]:
-    """All reducers' states of one block: the block is read once for all of them."""
-    return {k: r.map(X, y if r.needs_y else None) for k, r in reducers.items()}
+    """All reducers' states of one block: the block is read once for all of them.
+
+    Reducers with ``float64 = True`` share one float64 copy of the block, made here once,
+    instead of each converting (and allocating) its own.
+    """
+    if X.shape[0] > PIECE_ROWS:
+        # Map a big block piece by piece: bounds the float64 copy and every reducer's
+        # temporaries (a few times the piece), whatever the chunk size of the store.
+        pieces = [map_all(reducers, X[a:a + PIECE_ROWS], None if y is None else y[a:a + PIECE_ROWS])
+                  for a in range(0, X.shape[0], PIECE_ROWS)]
+        return merge_all(reducers, *pieces)
+    X64 = np.asarray(X, dtype=np.float64) if any(r.float64 for r in reducers.values()) else None
+    return {k: r.map(X64 if r.float64 else X, y if r.needs_y else None) for k, r in reducers.items()}
 
 
 def merge_all(reducers: Mapping[str, Reducer], *states: dict[str, Any]) -> dict[str, Any]:
@@ -85,30 +107,75 @@ def finalize_all(reducers: Mapping[str, Reducer], state: Mapping[str, Any]) -> d
     return {k: r.finalize(state[k]) for k, r in reducers.items()}
 
 
+def _merge_parts(reducers: Mapping[str, Reducer], *parts: Any) -> dict[str, Any]:
+    # Block states arrive wrapped in 1x1 object arrays (the output of map_blocks).
+    states = [p[0, 0] if isinstance(p, np.ndarray) else p for p in parts]
+    return states[0] if len(states) == 1 else merge_all(reducers, *states)
+
+
 def _tree(reducers: Mapping[str, Reducer], parts: list[Any], split_every: int) -> Any:
     k = max(2, int(split_every))
+    parts = [dask.delayed(_merge_parts, pure=True)(reducers, *parts[i:i + k]) for i in range(0, len(parts), k)]
     while len(parts) > 1:
         parts = [dask.delayed(merge_all, pure=True)(reducers, *parts[i:i + k]) for i in range(0, len(parts), k)]
     return parts[0]
 
 
+def _map_block(X: np.ndarray, y: np.ndarray | None = None, *, reducers: Mapping[str, Reducer]) -> np.ndarray:
+    out = np.empty((1, 1), dtype=object)
+    out[0, 0] = map_all(reducers, X, None if y is None else y[:, 0])
+    return out
+
+
+def _block_states(d: Data, rs: Mapping[str, Reducer]) -> list[Any]:
+    """One delayed state per row block. Built with ``map_blocks`` so that Dask fuses the
+    chunk read (and decompression) with the map into a single task per block: a chunk is
+    never held in memory waiting for its reducer, and is read once for all reducers."""
+    import dask.array as da
+
+    args = [d.X]
+    if any(r.needs_y for r in rs.values()) and d.y is not None:
+        args.append(d.y[:, None])
+    states = da.map_blocks(_map_block, *args, reducers=rs, chunks=(1, 1), dtype=object,
+                           name="map_all-" + dask.base.tokenize(d.X, *args[1:], rs))
+    return list(states.to_delayed(optimize_graph=True)[:, 0])
+
+
 def reduce_states(data: Any, reducers: Any, *, y: Any = None, split_every: int = 8,
-                  compute: bool = True) -> Any:
+                  compute: bool = True, progress: Callable[[int], Any] | None = None) -> Any:
     """Fused states of ``reducers`` over ``data`` (anything :func:`as_data` accepts).
 
     Returns the merged state dict, or a ``dask.delayed`` of it when ``compute=False``.
+    ``progress(n_done_blocks)`` is called as block states arrive (needs a distributed client;
+    ignored otherwise), e.g. ``bar.update`` of a :func:`daskscale.monitor.progress` bar.
     """
     rs = _check(reducers)
     d = data if isinstance(data, Data) else as_data(data, y)
-    need_y = any(r.needs_y for r in rs.values())
-    xb = d.X.to_delayed(optimize_graph=True)[:, 0]
-    yb = d.y.to_delayed(optimize_graph=True) if (need_y and d.y is not None) else [None] * len(xb)
-    parts = [dask.delayed(map_all, pure=True)(rs, x, yy) for x, yy in zip(xb, yb)]
+    parts = _block_states(d, rs)
+    client = _client() if (compute and progress is not None) else None
+    if client is not None:
+        # Map tasks run as futures so the bar moves per block; the same tree merges them.
+        from distributed import as_completed
+
+        futures = client.compute(parts)
+        for _ in as_completed(futures):
+            progress(1)
+        return _tree(rs, futures, split_every).compute()
     out = _tree(rs, parts, split_every)
     return out.compute() if compute else out
 
 
-def reduce(data: Any, reducers: Any, *, y: Any = None, split_every: int = 8) -> dict[str, Any]:
+def _client() -> Any:
+    try:
+        from distributed import get_client
+
+        return get_client()
+    except (ImportError, ValueError):
+        return None
+
+
+def reduce(data: Any, reducers: Any, *, y: Any = None, split_every: int = 8,
+           progress: Callable[[int], Any] | None = None) -> dict[str, Any]:
     """Run ``reducers`` over ``data`` in one pass and return ``{name: result}``.
 
     Examples
@@ -120,7 +187,7 @@ def reduce(data: Any, reducers: Any, *, y: Any = None, split_every: int = 8) -> 
     [9.0, 10.0]
     """
     rs = _check(reducers)
-    return finalize_all(rs, reduce_states(data, rs, y=y, split_every=split_every))
+    return finalize_all(rs, reduce_states(data, rs, y=y, split_every=split_every, progress=progress))
 
 
 def update(reducers: Any, state: Mapping[str, Any] | None, X: np.ndarray, y: np.ndarray | None = None) -> dict[str, Any]:

@@ -31,6 +31,7 @@ class Moments(Reducer):
     """
 
     name = "moments"
+    float64 = True
 
     def __init__(self, ddof: int = 1):
         self.ddof = ddof

@@ -40,6 +40,8 @@ def ingest(
     compressor: Any = "default",
     categorical: str = "error",
     sample_dim: str | None = None,
+    sample_dims: Sequence[str] | str | None = None,
+    feature_dim: str | None = None,
     overwrite: bool = False,
     blocksize: int = 64 * 2**20,
 ) -> Path:
@@ -71,6 +73,10 @@ def ingest(
         ``categories`` attribute.
     sample_dim
         For xarray sources: the dimension that indexes samples (default: the first dim).
+    sample_dims, feature_dim
+        For gridded xarray sources: the dims stacked into samples and the optional dim whose
+        labels are features (:func:`daskscale.grid.stack.stack_to_data`); cells with any NaN
+        feature or target are dropped.
     overwrite
         Replace an existing store (atomically) instead of raising.
 
@@ -107,7 +113,12 @@ def ingest(
             return _ingest_arrays(_npy_array(s, chunk_rows), _as_target(y), store, source=s,
                                   features=features, **write)
         ds = _open_xarray(s)
+        if sample_dims is not None:
+            return _ingest_grid(ds, store, target, features, sample_dims, feature_dim, source=s, **write)
         return _ingest_xarray(ds, store, target, features, sample_dim, source=s, **write)
+    if sample_dims is not None and isinstance(source, (xr.Dataset, xr.DataArray)):
+        return _ingest_grid(source, store, target, features, sample_dims, feature_dim,
+                            source=f"gridded {type(source).__name__}", **write)
     if isinstance(source, xr.DataArray):
         source = source.to_dataset(name=source.name or "X") if source.ndim == 1 else source
     if isinstance(source, xr.Dataset):
@@ -252,6 +263,16 @@ def _ingest_xarray(ds: xr.Dataset, store: Any, target: str | None, features: Seq
     y = _dask(ds[target].data) if target else None
     path = _ingest_arrays(X, y, store, source=source, features=names, **write)
     return path
+
+
+def _ingest_grid(src: Any, store: Any, target: str | None, features: Sequence[str] | None, sample_dims: Any,
+                 feature_dim: str | None, *, source: str, **write: Any) -> Path:
+    """Gridded xarray: stack the sample dims into rows (masked cells dropped), then write."""
+    from daskscale.grid.stack import stack_to_data
+
+    data = stack_to_data(src, sample_dims=sample_dims, feature_dim=feature_dim, target=target, features=features)
+    return _ingest_arrays(data.X.astype(np.float32), data.y, store, source=source, features=data.feature_names,
+                          **write)
 
 
 def _dask(a: Any) -> da.Array:

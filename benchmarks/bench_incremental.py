@@ -1,0 +1,140 @@
+"""Mini-batch throughput and memory: daskscale Incremental vs the in-memory limit vs dask-ml.
+
+``IncrementalThroughput`` (same data, same SGDClassifier, one epoch, one worker):
+
+- ``daskscale``: ``Incremental(where="worker")`` reading the Zarr store inside one worker task;
+- ``inmemory_loop``: a plain Python loop of ``partial_fit`` over the same blocks already in
+  memory (no I/O at all: the limit);
+- ``dask_ml``: ``dask_ml.wrappers.Incremental`` on the store's dask arrays.
+
+``track_*_rows_per_s`` report rows/s of each. ``IncrementalMemory`` tracks the training
+worker's peak RSS while the data grows 1x -> 4x -> 16x (it should stay flat).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from benchmarks.common import cached_classification, client, scaled
+
+N_FEATURES = 50
+
+
+def _sgd():
+    from sklearn.linear_model import SGDClassifier
+
+    return SGDClassifier(alpha=1e-4, random_state=0)
+
+
+def _rss() -> int:
+    import psutil
+
+    return psutil.Process().memory_info().rss
+
+
+def _peak_rss_during(cl, fn) -> tuple[float, object]:
+    """Run ``fn`` while sampling the workers' RSS every 50 ms; return (peak MiB, result)."""
+    peak, stop = [0], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            try:
+                peak[0] = max(peak[0], *cl.run(_rss).values())
+            except Exception:  # noqa: BLE001 - sampling is best effort while the worker is busy
+                pass
+            stop.wait(0.05)
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    try:
+        out = fn()
+    finally:
+        stop.set()
+        t.join()
+    return peak[0] / 2**20, out
+
+
+class IncrementalThroughput:
+    params = [1_000_000]
+    param_names = ["rows"]
+    timeout = 900
+
+    def setup(self, rows):
+        import daskscale
+
+        self.cl = client(n_workers=1, threads_per_worker=1, memory_limit="3GiB")
+        self.rows = scaled(rows, 2000)
+        self.store = cached_classification("inc", self.rows, N_FEATURES, chunk_rows=scaled(100_000, 500))
+        ds = daskscale.open_dataset(self.store)
+        self.X, self.y = ds["X"].data, ds["y"].data
+        self.blocks = [(np.asarray(self.X.blocks[i]), np.asarray(self.y.blocks[i])) for i in range(self.X.numblocks[0])]
+
+    def _daskscale(self):
+        from daskscale.learn import Incremental
+
+        Incremental(_sgd(), epochs=1, validation_fraction=0, random_state=0, where="worker", progress=False,
+                    classes=[0, 1]).fit(self.store)
+
+    def _inmemory_loop(self):
+        est = _sgd()
+        for X, y in self.blocks:
+            est.partial_fit(X, y, classes=[0, 1])
+
+    def _dask_ml(self):
+        from dask_ml.wrappers import Incremental as DaskMLIncremental
+
+        DaskMLIncremental(_sgd(), shuffle_blocks=True, random_state=0).fit(self.X, self.y, classes=[0, 1])
+
+    def time_daskscale(self, rows):
+        self._daskscale()
+
+    def time_inmemory_loop(self, rows):
+        self._inmemory_loop()
+
+    def time_dask_ml(self, rows):
+        self._dask_ml()
+
+    def _rate(self, fn):
+        t = time.perf_counter()
+        fn()
+        return self.rows / (time.perf_counter() - t)
+
+    def track_daskscale_rows_per_s(self, rows):
+        return self._rate(self._daskscale)
+
+    def track_inmemory_loop_rows_per_s(self, rows):
+        return self._rate(self._inmemory_loop)
+
+    def track_dask_ml_rows_per_s(self, rows):
+        return self._rate(self._dask_ml)
+
+    track_daskscale_rows_per_s.unit = "rows/s"
+    track_inmemory_loop_rows_per_s.unit = "rows/s"
+    track_dask_ml_rows_per_s.unit = "rows/s"
+
+
+class IncrementalMemory:
+    """Peak RSS of the training worker as the store grows; blocks stay 20 MB each."""
+
+    params = [1, 4, 16]
+    param_names = ["size"]
+    timeout = 1800
+    BASE_ROWS = 250_000  # 50 MB of float32 at 50 features; 16x = 800 MB
+
+    def setup(self, size):
+        self.cl = client(n_workers=1, threads_per_worker=1, memory_limit="3GiB")
+        self.store = cached_classification("incmem", scaled(self.BASE_ROWS * size, 2000), N_FEATURES,
+                                           chunk_rows=scaled(100_000, 500))
+
+    def track_peak_worker_mib(self, size):
+        from daskscale.learn import Incremental
+
+        inc = Incremental(_sgd(), epochs=1, validation_fraction=0, random_state=0, where="worker",
+                          progress=False, classes=[0, 1])
+        peak, _ = _peak_rss_during(self.cl, lambda: inc.fit(self.store))
+        return peak
+
+    track_peak_worker_mib.unit = "MiB"

@@ -1,0 +1,182 @@
+"""Online learning: daskscale's prequential OnlineLearner against River, in the same run.
+
+The stream: ``daskscale.datasets.stream.stream_batches`` (10 features, binary, abrupt
+drift at the middle), held in memory as numpy batches for daskscale and as River's dict
+rows for River (the conversion is done in ``setup``, not timed, for both).
+
+- daskscale: ``OnlineLearner(SGDClassifier(loss="log_loss", learning_rate="constant",
+  eta0=0.01, alpha=0))`` test-then-train per batch of ``batch_size`` rows (the same plain
+  SGD on the log loss as River's default), with and without the streaming feature
+  statistics;
+- River: ``river.linear_model.LogisticRegression()`` one row at a time, ``predict_one``
+  then ``learn_one`` with ``river.metrics.Accuracy`` (River's prequential evaluation);
+  River has no batches: its figures do not depend on ``batch_size`` (they are re-measured
+  at each, which shows the run-to-run noise).
+
+``track_*_rows_per_s`` and ``track_*_accuracy`` (prequential, in %) for each, and
+``track_speedup`` (daskscale rows/s over River's, measured in the same call).
+``OnlineLatency`` replays a store at a fixed rate and reports the latency from a batch's
+arrival to the updated model (p50 / p95, ms). ``OnlineRealWeather`` does the same
+comparison on the real NOAA weather stream (``datasets/weather_rain.csv``).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from benchmarks.common import CACHE, scaled
+
+N_FEATURES = 10
+
+
+def _stream(n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    from daskscale.datasets.stream import stream_batches
+
+    X, y = zip(*stream_batches(n_rows, N_FEATURES, batch_rows=50_000, seed=7, drift="abrupt"))
+    return np.concatenate(X), np.concatenate(y)
+
+
+def _sgd():
+    from sklearn.linear_model import SGDClassifier
+
+    return SGDClassifier(loss="log_loss", learning_rate="constant", eta0=0.01, alpha=0.0, random_state=0)
+
+
+def run_daskscale(X: np.ndarray, y: np.ndarray, batch_size: int, statistics: bool = True) -> tuple[float, float]:
+    """Rows/s and prequential accuracy (%) of the OnlineLearner on ``(X, y)``."""
+    from daskscale.online import OnlineLearner
+
+    batches = [(X[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(X), batch_size)]
+    t = time.perf_counter()
+    ol = OnlineLearner(_sgd(), statistics=statistics, publish=False, classes=[0, 1]).run(batches)
+    dt = time.perf_counter() - t
+    return len(X) / dt, 100 * ol.cumulative_accuracy
+
+
+def run_river(rows: list[dict], ys: list) -> tuple[float, float]:
+    """Rows/s and prequential accuracy (%) of River's LogisticRegression, one row at a time."""
+    from river import linear_model, metrics
+
+    model, acc = linear_model.LogisticRegression(), metrics.Accuracy()
+    t = time.perf_counter()
+    for xi, yi in zip(rows, ys):
+        acc.update(yi, model.predict_one(xi))
+        model.learn_one(xi, yi)
+    dt = time.perf_counter() - t
+    return len(ys) / dt, 100 * acc.get()
+
+
+class OnlineVsRiver:
+    params = [1000, 100, 10_000]
+    param_names = ["batch_size"]
+    timeout = 900
+    number = 1
+    repeat = 1
+
+    def setup(self, batch_size):
+        self.X, self.y = _stream(scaled(400_000, 4000))
+        self.rows = [dict(enumerate(r)) for r in self.X.astype(float).tolist()]
+        self.ys = self.y.tolist()
+
+    def time_daskscale(self, batch_size):
+        run_daskscale(self.X, self.y, batch_size)
+
+    def time_river(self, batch_size):
+        run_river(self.rows, self.ys)
+
+    def track_daskscale_rows_per_s(self, batch_size):
+        return run_daskscale(self.X, self.y, batch_size)[0]
+
+    def track_daskscale_no_stats_rows_per_s(self, batch_size):
+        return run_daskscale(self.X, self.y, batch_size, statistics=False)[0]
+
+    def track_daskscale_accuracy(self, batch_size):
+        return run_daskscale(self.X, self.y, batch_size)[1]
+
+    def track_river_rows_per_s(self, batch_size):
+        return run_river(self.rows, self.ys)[0]
+
+    def track_river_accuracy(self, batch_size):
+        return run_river(self.rows, self.ys)[1]
+
+    def track_speedup(self, batch_size):
+        """daskscale rows/s over River rows/s, both measured here, back to back."""
+        river = run_river(self.rows, self.ys)[0]
+        return run_daskscale(self.X, self.y, batch_size)[0] / river
+
+    def track_speedup_no_stats(self, batch_size):
+        """As ``track_speedup``, without the streaming feature statistics."""
+        river = run_river(self.rows, self.ys)[0]
+        return run_daskscale(self.X, self.y, batch_size, statistics=False)[0] / river
+
+    def track_accuracy_gap_points(self, batch_size):
+        """daskscale prequential accuracy minus River's (percentage points)."""
+        return run_daskscale(self.X, self.y, batch_size)[1] - run_river(self.rows, self.ys)[1]
+
+
+class OnlineLatency:
+    """Arrival of a batch (replayed from a store at a fixed rate) to the updated model."""
+
+    params = [1000, 10_000]
+    param_names = ["batch_size"]
+    timeout = 600
+    number = 1
+    repeat = 1
+
+    def setup(self, batch_size):
+        from daskscale.datasets.stream import stream_to_store
+        from daskscale.storage import is_store
+
+        n = scaled(200_000, 4000)
+        self.path = CACHE / f"online-latency-{n}.zarr"
+        if not is_store(self.path):
+            stream_to_store(self.path, n, N_FEATURES, batch_rows=10_000, chunk_rows=10_000, drift="abrupt",
+                            overwrite=True)
+        self.rate = 20 * batch_size  # 20 batches a second
+
+    def _latencies(self, batch_size):
+        from daskscale.online import OnlineLearner, ReplaySource
+
+        src = ReplaySource(self.path, batch_size=batch_size, rate=self.rate)
+        ol = OnlineLearner(_sgd(), publish=False).run(src)
+        return np.array([h["latency_s"] for h in ol.history_]) * 1e3
+
+    def track_latency_p50_ms(self, batch_size):
+        return float(np.percentile(self._latencies(batch_size), 50))
+
+    def track_latency_p95_ms(self, batch_size):
+        return float(np.percentile(self._latencies(batch_size), 95))
+
+
+class OnlineRealWeather:
+    """The real NOAA weather stream (18,159 days, drift from ~row 12,000): same comparison."""
+
+    params = [100, 1000]
+    param_names = ["batch_size"]
+    timeout = 300
+    number = 1
+    repeat = 1
+
+    def setup(self, batch_size):
+        import pandas as pd
+
+        from daskscale.datasets.real import datasets_dir
+
+        df = pd.read_csv(datasets_dir() / "weather_rain.csv")
+        self.y = df.pop("rain").to_numpy()
+        self.X = df.to_numpy(np.float32)
+        self.rows = [dict(enumerate(r)) for r in self.X.astype(float).tolist()]
+
+    def track_daskscale_accuracy(self, batch_size):
+        return run_daskscale(self.X, self.y, batch_size)[1]
+
+    def track_river_accuracy(self, batch_size):
+        return run_river(self.rows, self.y.tolist())[1]
+
+    def track_daskscale_rows_per_s(self, batch_size):
+        return run_daskscale(self.X, self.y, batch_size)[0]
+
+    def track_river_rows_per_s(self, batch_size):
+        return run_river(self.rows, self.y.tolist())[0]

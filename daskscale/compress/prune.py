@@ -1,0 +1,283 @@
+"""Pruning of fitted models: magnitude (unstructured), hidden units (structured), ensemble members.
+
+- :func:`magnitude_prune` zeroes the smallest weights of a linear model (``coef_``) or an MLP
+  (``coefs_``) to a target sparsity, over all layers at once (``scope="global"``) or layer by
+  layer (``scope="layer"``). Biases are kept. It returns a pruned copy and the masks.
+- :func:`prune_neurons` removes whole hidden units of an MLP: the result is a real, smaller
+  scikit-learn MLP (``hidden_layer_sizes`` shrinks).
+- :func:`fine_tune` continues training with the masks held fixed: ``partial_fit`` over the row
+  blocks of a store (one block in memory at a time), the masks re-applied after every call.
+- :func:`prune_ensemble` keeps the best members of a forest (held-out score) or the first
+  stages of gradient boosting.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from daskscale.errors import InputTypeError, NotFittedError, SchemaError
+
+__all__ = ["SUPPORTED", "magnitude_prune", "prune_neurons", "fine_tune", "prune_ensemble",
+           "weights_of", "sparsity_of", "check_sparsity", "check_supported"]
+
+#: what :func:`magnitude_prune` and :func:`daskscale.compress.compress` accept
+SUPPORTED = ("linear models with coef_ (SGDClassifier, LogisticRegression, LinearSVC, Ridge, ...)",
+             "MLPClassifier", "MLPRegressor")
+
+
+def check_supported(model: Any) -> str:
+    """``"mlp"`` or ``"linear"``; raise for anything else or for an unfitted model."""
+    from sklearn.base import is_classifier, is_regressor
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(model, Pipeline):
+        model = model.steps[-1][1]
+
+    kind = "mlp" if hasattr(type(model), "_forward_pass_fast") or "MLP" in type(model).__name__ else None
+    if kind is None and (is_classifier(model) or is_regressor(model)) and _is_linear(model):
+        kind = "linear"
+    if kind is None:
+        raise InputTypeError(f"cannot compress a {type(model).__name__}; supported: {', '.join(SUPPORTED)}"
+                             " (tree ensembles: use prune_ensemble)")
+    fitted = "coefs_" if kind == "mlp" else "coef_"
+    if not hasattr(model, fitted):
+        raise NotFittedError(f"this {type(model).__name__} is not fitted (it has no {fitted}); "
+                             "call fit before compressing it")
+    return kind
+
+
+def _is_linear(model: Any) -> bool:
+    from sklearn.linear_model._base import LinearModel, LinearClassifierMixin
+
+    return isinstance(model, (LinearModel, LinearClassifierMixin)) or type(model).__name__ in ("LinearSVC", "LinearSVR")
+
+
+def check_sparsity(sparsity: float) -> float:
+    """Sparsity must lie in [0, 1)."""
+    try:
+        s = float(sparsity)
+    except (TypeError, ValueError):
+        raise SchemaError(f"sparsity must be a number in [0, 1), got {sparsity!r}") from None
+    if not 0.0 <= s < 1.0:
+        raise SchemaError(f"sparsity must be in [0, 1) (the fraction of weights set to zero), got {s}")
+    return s
+
+
+def _final(model: Any) -> Any:
+    from sklearn.pipeline import Pipeline
+
+    return model.steps[-1][1] if isinstance(model, Pipeline) else model
+
+
+def weights_of(model: Any) -> list[np.ndarray]:
+    """The weight matrices, each ``(n_in, n_out)`` (a linear ``coef_`` is transposed)."""
+    model = _final(model)
+    if check_supported(model) == "mlp":
+        return list(model.coefs_)
+    return [np.atleast_2d(model.coef_).T]
+
+
+def _set_weights(model: Any, ws: list[np.ndarray]) -> None:
+    model = _final(model)
+    if hasattr(model, "coefs_"):
+        model.coefs_ = [np.asarray(w) for w in ws]
+    else:
+        model.coef_ = ws[0].T.reshape(np.shape(model.coef_)).copy()
+
+
+def sparsity_of(model: Any) -> float:
+    """Fraction of exactly-zero weights (biases excluded)."""
+    ws = weights_of(model)
+    return float(sum((w == 0).sum() for w in ws) / sum(w.size for w in ws))
+
+
+def _threshold(values: np.ndarray, sparsity: float) -> float:
+    k = int(round(sparsity * values.size))
+    if k == 0:
+        return -np.inf
+    return float(np.partition(values, k - 1)[k - 1])
+
+
+def magnitude_prune(model: Any, sparsity: float, *, scope: str = "global") -> tuple[Any, list[np.ndarray]]:
+    """Zero the smallest-magnitude weights; return ``(pruned_copy, masks)``.
+
+    Parameters
+    ----------
+    model : fitted linear model or MLP
+    sparsity : float in [0, 1)
+        Fraction of weights set to zero.
+    scope : {"global", "layer"}
+        One threshold over all layers, or each layer pruned to ``sparsity``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import SGDClassifier
+    >>> X = np.random.default_rng(0).normal(size=(200, 10)); y = X[:, 0] > 0
+    >>> pruned, masks = magnitude_prune(SGDClassifier(random_state=0).fit(X, y), 0.8)
+    >>> round(sparsity_of(pruned), 2), masks[0].shape
+    (0.8, (10, 1))
+    """
+    s = check_sparsity(sparsity)
+    if scope not in ("global", "layer"):
+        raise SchemaError(f"scope must be 'global' or 'layer', got {scope!r}")
+    ws = weights_of(model)
+    if scope == "global":
+        t = _threshold(np.concatenate([np.abs(w).ravel() for w in ws]), s)
+        masks = [np.abs(w) > t for w in ws]
+    else:
+        masks = [np.abs(w) > _threshold(np.abs(w).ravel(), s) for w in ws]
+    pruned = copy.deepcopy(model)
+    _set_weights(pruned, [np.where(m, w, 0.0) for w, m in zip(ws, masks)])
+    return pruned, masks
+
+
+def prune_neurons(mlp: Any, keep: float | int | list) -> Any:
+    """Remove whole hidden units of a fitted MLP; return a smaller scikit-learn MLP.
+
+    A unit's importance is ``||incoming weights|| * ||outgoing weights||``; the least
+    important go. ``keep`` is a fraction of units per hidden layer (float), a count (int),
+    or a list with one count per hidden layer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.neural_network import MLPClassifier
+    >>> X = np.random.default_rng(0).normal(size=(200, 5)); y = X[:, 0] > 0
+    >>> m = MLPClassifier((40,), max_iter=300, random_state=0).fit(X, y)
+    >>> small = prune_neurons(m, 0.5)
+    >>> small.hidden_layer_sizes, small.coefs_[0].shape, small.score(X, y) > 0.9
+    ((20,), (5, 20), True)
+    """
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(mlp, Pipeline):
+        small = copy.copy(mlp)
+        small.steps = [*mlp.steps[:-1], (mlp.steps[-1][0], prune_neurons(mlp.steps[-1][1], keep))]
+        return small
+    if check_supported(mlp) != "mlp":
+        raise InputTypeError(f"prune_neurons needs an MLP, got {type(mlp).__name__}; "
+                             "use magnitude_prune for linear models")
+    sizes = [w.shape[1] for w in mlp.coefs_[:-1]]
+    if isinstance(keep, (list, tuple)):
+        counts = [int(k) for k in keep]
+    elif isinstance(keep, float):
+        if not 0 < keep <= 1:
+            raise SchemaError(f"keep as a fraction must be in (0, 1], got {keep}")
+        counts = [max(1, int(round(keep * n))) for n in sizes]
+    else:
+        counts = [int(keep)] * len(sizes)
+    if len(counts) != len(sizes) or any(not 1 <= c <= n for c, n in zip(counts, sizes)):
+        raise SchemaError(f"keep={keep!r} does not fit hidden layers of sizes {sizes}")
+    small = copy.deepcopy(mlp)
+    coefs, intercepts = [w.copy() for w in mlp.coefs_], [b.copy() for b in mlp.intercepts_]
+    for i, c in enumerate(counts):
+        score = np.linalg.norm(coefs[i], axis=0) * np.linalg.norm(coefs[i + 1], axis=1)
+        idx = np.sort(np.argsort(score)[::-1][:c])
+        coefs[i], intercepts[i] = coefs[i][:, idx], intercepts[i][idx]
+        coefs[i + 1] = coefs[i + 1][idx, :]
+    small.coefs_, small.intercepts_ = coefs, intercepts
+    small.hidden_layer_sizes = tuple(counts)
+    # the optimizer's moments have the old shapes; a later partial_fit must start fresh ones
+    for attr in ("_optimizer", "_best_coefs", "_best_intercepts"):
+        if hasattr(small, attr):
+            delattr(small, attr)
+    return small
+
+
+def _blocks(data: Any, dtype: Any):
+    """Yield ``(X, y)`` NumPy blocks of a :class:`~daskscale.storage.convert.Data`, one at a time."""
+    for i in range(data.X.numblocks[0]):
+        yield np.asarray(data.X.blocks[i].compute(), dtype=dtype), np.asarray(data.y.blocks[i].compute())
+
+
+def fine_tune(model: Any, masks: list[np.ndarray], X: Any, y: Any = None, *, epochs: int = 1,
+              batch_rows: int = 10_000, classes: Any = None) -> Any:
+    """Continue training a pruned model with its masks held fixed, block by block.
+
+    Each row block of ``X`` (a store path, dask or NumPy array) is read alone, split into
+    mini-batches of ``batch_rows``, and fed to ``partial_fit``; after every call the masked
+    weights are set back to zero, so the sparsity never decays. Works out-of-core: only one
+    block is in memory at a time. Returns ``model`` (updated in place).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import SGDClassifier
+    >>> X = np.random.default_rng(0).normal(size=(400, 10)); y = (X[:, 0] > 0).astype(int)
+    >>> pruned, masks = magnitude_prune(SGDClassifier(random_state=0).fit(X, y), 0.9)
+    >>> tuned = fine_tune(pruned, masks, X, y)
+    >>> round(sparsity_of(tuned), 2)
+    0.9
+    """
+    from daskscale.storage.convert import as_data
+
+    from sklearn.pipeline import Pipeline
+
+    check_supported(model)
+    # a Pipeline([scaler, model]): the fitted preprocessing is applied to each block as is
+    pre = model[:-1] if isinstance(model, Pipeline) else None
+    est = _final(model)
+    if not hasattr(est, "partial_fit"):
+        raise InputTypeError(f"{type(est).__name__} has no partial_fit; fine-tuning needs an incremental "
+                             "model (SGDClassifier, SGDRegressor, Perceptron, MLPClassifier, MLPRegressor)")
+    data = as_data(X, y, require_y=True)
+    if classes is None:
+        classes = getattr(est, "classes_", None)
+    kw = {} if classes is None or not hasattr(est, "classes_") else {"classes": classes}
+    # the solver keeps the dtype it was fitted with (SGD refuses to mix float32 and float64)
+    dtype = weights_of(model)[0].dtype
+    for _ in range(epochs):
+        for xb, yb in _blocks(data, dtype):
+            if pre is not None:
+                xb = pre.transform(xb).astype(dtype, copy=False)
+            for a in range(0, len(xb), batch_rows):
+                est.partial_fit(xb[a:a + batch_rows], yb[a:a + batch_rows], **kw)
+                _set_weights(model, [np.where(m, w, 0.0) for w, m in zip(weights_of(model), masks)])
+    return model
+
+
+def prune_ensemble(model: Any, keep: float | int, X_val: Any = None, y_val: Any = None) -> Any:
+    """Keep fewer members of a fitted tree ensemble; return a smaller copy.
+
+    Forests (``estimators_`` list) keep the ``keep`` members with the best held-out score on
+    ``(X_val, y_val)`` (or the first ones without it); gradient boosting keeps its first
+    stages (later stages are small corrections).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.ensemble import RandomForestClassifier
+    >>> X = np.random.default_rng(0).normal(size=(300, 4)); y = X[:, 0] > 0
+    >>> rf = RandomForestClassifier(20, random_state=0).fit(X, y)
+    >>> len(prune_ensemble(rf, 0.25, X, y).estimators_)
+    5
+    """
+    est = getattr(model, "estimators_", None)
+    if est is None:
+        raise InputTypeError(f"prune_ensemble needs a fitted tree ensemble (RandomForest*, ExtraTrees*, "
+                             f"GradientBoosting*), got {type(model).__name__}")
+    n = len(est)
+    k = max(1, int(round(keep * n))) if isinstance(keep, float) else int(keep)
+    if not 1 <= k <= n:
+        raise SchemaError(f"keep={keep!r} must leave between 1 and {n} members")
+    small = copy.deepcopy(model)
+    if isinstance(est, np.ndarray):  # gradient boosting: stages in order
+        small.estimators_ = est[:k].copy()
+        small.train_score_ = model.train_score_[:k]
+        small.n_estimators = k
+        if hasattr(small, "n_estimators_"):
+            small.n_estimators_ = k
+        return small
+    order = range(n)
+    if X_val is not None:
+        Xv, yv = np.asarray(X_val, dtype=np.float32), np.asarray(y_val)
+        if hasattr(model, "classes_"):
+            yv = np.searchsorted(model.classes_, yv)  # members predict class indices
+        order = np.argsort([-m.score(Xv, yv) for m in est], kind="stable")
+    small.estimators_ = [est[i] for i in sorted(order[:k])]
+    small.n_estimators = k
+    return small

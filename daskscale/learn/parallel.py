@@ -1,0 +1,316 @@
+"""Data parallelism by parameter averaging (local SGD): replicas on shards, merged every k blocks.
+
+Each worker holds a shard of the row blocks and a replica of the model. A round is: every
+replica folds ``partial_fit`` over its next ``merge_every`` blocks *on its worker* (the blocks
+are read from the store there; the data never moves to the client), then the replicas'
+parameters are merged, weighted by the rows each one saw, and the merged model is the start
+of every replica in the next round. The merge is a mergeable state (:class:`ModelAverage`),
+the same ``map``/``merge``/``finalize`` shape as the reducers of :mod:`daskscale.reduce`.
+
+A worker lost during a round costs only that round's replica: its result is dropped from the
+merge (or recomputed by Dask elsewhere), a :class:`ReplicaLostWarning` says so, and the fit goes
+on with the workers that remain. Every wait has a timeout, so a stuck worker cannot hang a fit.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from typing import Any, Callable, Sequence
+
+import dask
+import numpy as np
+from sklearn.base import BaseEstimator, clone, is_classifier
+
+from daskscale.errors import ClusterError, InputTypeError, NotFittedError
+from daskscale.reduce import Reducer
+from daskscale.learn.predict import classes_of
+from daskscale.storage.convert import Data, as_data
+
+__all__ = ["ParameterAveraging", "ModelAverage", "ReplicaLostWarning", "model_params", "set_model_params"]
+
+
+class ReplicaLostWarning(RuntimeWarning):
+    """A replica's round was lost (worker died or timed out); the fit continued without it."""
+
+
+def model_params(model: Any) -> list[np.ndarray]:
+    """The arrays that parameter averaging merges (linear: coef/intercept; MLP: weights/biases)."""
+    if hasattr(model, "coefs_"):
+        return list(model.coefs_) + list(model.intercepts_)
+    if hasattr(model, "coef_"):
+        return [np.asarray(model.coef_), np.atleast_1d(np.asarray(model.intercept_, dtype=float))]
+    raise InputTypeError(f"{type(model).__name__} has no coef_/coefs_: parameter averaging supports "
+                         "SGD*, Perceptron, PassiveAggressive* and MLP* estimators")
+
+
+def set_model_params(model: Any, params: Sequence[np.ndarray]) -> Any:
+    """Write averaged ``params`` into ``model`` in place (MLP optimizers hold references to them)."""
+    if hasattr(model, "coefs_"):
+        n = len(model.coefs_)
+        for dst, src in zip(list(model.coefs_) + list(model.intercepts_), params):
+            dst[...] = src
+        assert len(params) == 2 * n
+    else:
+        model.coef_ = np.array(params[0], dtype=np.asarray(model.coef_).dtype)
+        model.intercept_ = np.array(params[1], dtype=float).reshape(np.shape(model.intercept_))
+    return model
+
+
+class ModelAverage(Reducer):
+    """Mergeable state of replicas: rows-weighted sums of their parameters.
+
+    ``map(model, n_rows)`` -> state; ``merge`` adds two states; ``finalize`` returns the
+    weighted mean as a model (a copy of the first replica holding the averaged parameters).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import SGDRegressor
+    >>> a = SGDRegressor().partial_fit(np.ones((2, 1)), [1.0, 1.0])
+    >>> b = SGDRegressor().partial_fit(np.ones((2, 1)), [1.0, 1.0])
+    >>> a.coef_[:], b.coef_[:] = [1.0], [4.0]
+    >>> avg = ModelAverage()
+    >>> avg.finalize(avg.merge(avg.map(a, 1), avg.map(b, 2))).coef_.tolist()
+    [3.0]
+    """
+
+    name = "model_average"
+
+    def map(self, model: Any, y: Any = None) -> dict[str, Any]:
+        w = float(1 if y is None else y)
+        return {"model": model, "n": w, "sums": [w * np.asarray(p, dtype=float) for p in model_params(model)],
+                "t": w * float(getattr(model, "t_", 0.0))}
+
+    def merge(self, a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any] | None:
+        if a is None or b is None:
+            return a if b is None else b
+        return {"model": a["model"], "n": a["n"] + b["n"], "sums": [x + y for x, y in zip(a["sums"], b["sums"])],
+                "t": a["t"] + b["t"]}
+
+    def finalize(self, state: dict[str, Any]) -> Any:
+        model = copy.deepcopy(state["model"])
+        n = max(state["n"], 1e-300)
+        set_model_params(model, [s / n for s in state["sums"]])
+        if hasattr(model, "t_"):
+            model.t_ = state["t"] / n
+        return model
+
+    def empty(self, n_features: int) -> None:
+        return None
+
+
+def _train_shard(model: Any, blocks: list[tuple[np.ndarray, np.ndarray]], classes: Any, first: bool) -> tuple[Any, int]:
+    """Runs on a worker: fold ``partial_fit`` over this replica's blocks of the round."""
+    n = 0
+    for X, y in blocks:
+        if len(X) == 0:
+            continue
+        if first and classes is not None:
+            model.partial_fit(X, y, classes=classes)
+        else:
+            model.partial_fit(X, y)
+        first = False
+        n += len(X)
+    return model, n
+
+
+def _merge_replicas(results: list[tuple[Any, int]]) -> Any:
+    avg = ModelAverage()
+    state = None
+    for model, n in results:
+        if n > 0:
+            state = avg.merge(state, avg.map(model, n))
+    return None if state is None else avg.finalize(state)
+
+
+def _rows_of(results: list[tuple[Any, int]]) -> list[int]:
+    return [n for _, n in results]
+
+
+def _pair(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.asarray(X), np.asarray(y)
+
+
+class ParameterAveraging(BaseEstimator):
+    """Data-parallel fit: one replica per worker, merged by rows-weighted parameter averaging.
+
+    Parameters
+    ----------
+    estimator : sklearn estimator with ``partial_fit``
+        SGDClassifier/Regressor, Perceptron, PassiveAggressive*, MLPClassifier/Regressor.
+    epochs : int
+        Passes over the data.
+    merge_every : int
+        Blocks each replica learns between two merges (k).
+    batch_size : int or None
+        Rows per block (rechunks the input); default the store's chunks.
+    n_replicas : int or None
+        Replicas (one per worker); default every worker of the client.
+    workers : list of str or None
+        Worker addresses to use; default all.
+    persist : bool or "auto"
+        Keep the blocks in worker memory between epochs ("auto": when the data takes under half
+        the cluster's memory); otherwise each round re-reads its blocks from the store.
+    shuffle : bool
+        Shuffle the block order each epoch.
+    random_state : int or None
+    timeout : float
+        Seconds to wait for one round before dropping the replicas still running.
+    callback : callable or None
+        ``callback(round_index, fitted_model_future)`` after every merge.
+    client : distributed.Client or None
+        Default: the current client.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import SGDClassifier
+    >>> from daskscale.learn.parallel import ParameterAveraging
+    >>> X = np.random.default_rng(0).normal(size=(400, 3)); y = (X[:, 0] > 0).astype(int)
+    >>> pa = ParameterAveraging(SGDClassifier(random_state=0), epochs=2).fit(X, y)  # doctest: +SKIP
+    >>> pa.score(X, y) > 0.9  # doctest: +SKIP
+    True
+    """
+
+    def __init__(self, estimator: Any = None, *, epochs: int = 1, merge_every: int = 1,
+                 batch_size: int | None = None, n_replicas: int | None = None, workers: Sequence[str] | None = None,
+                 persist: bool | str = "auto", shuffle: bool = True, random_state: int | None = None,
+                 timeout: float = 300.0, callback: Callable[[int, Any], None] | None = None, client: Any = None):
+        self.estimator = estimator
+        self.epochs = epochs
+        self.merge_every = merge_every
+        self.batch_size = batch_size
+        self.n_replicas = n_replicas
+        self.workers = workers
+        self.persist = persist
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.timeout = timeout
+        self.callback = callback
+        self.client = client
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X: Any, y: Any = None) -> "ParameterAveraging":
+        """Fit replicas on shards of the row blocks of ``X`` (anything :func:`as_data` accepts)."""
+        from distributed import get_client, wait
+
+        if self.estimator is None or not hasattr(self.estimator, "partial_fit"):
+            raise InputTypeError(f"{type(self.estimator).__name__} has no partial_fit; parameter averaging "
+                                 "needs an incremental estimator (e.g. SGDClassifier)")
+        data = X if isinstance(X, Data) else as_data(X, y, require_y=True, chunk_rows=self.batch_size)
+        client = self.client or get_client()
+        workers = list(self.workers or sorted(client.scheduler_info(n_workers=-1)["workers"]))
+        if not workers:
+            raise ClusterError("the cluster has no workers: start some or connect to a running cluster")
+        workers = workers[: self.n_replicas or len(workers)]
+        classes = classes_of(data) if is_classifier(self.estimator) else None
+        xb = data.X.to_delayed(optimize_graph=True)[:, 0]
+        yb = data.y.to_delayed(optimize_graph=True)
+        pairs = [dask.delayed(_pair, pure=True)(a, b) for a, b in zip(xb, yb)]
+        persist = self._should_persist(client, data)
+        rng = np.random.default_rng(self.random_state)
+        model = clone(self.estimator)
+        if self.random_state is not None and "random_state" in model.get_params():
+            model.set_params(random_state=self.random_state)
+        current: Any = model
+        self.n_rows_seen_, self.rounds_, self.replicas_lost_ = 0, 0, 0
+        self._reported: set[str] = set()
+        cache: dict[int, Any] = {}
+        t0 = time.perf_counter()
+        first = True
+        for _ in range(int(self.epochs)):
+            order = rng.permutation(len(pairs)) if self.shuffle else np.arange(len(pairs))
+            shards = [list(order[i::len(workers)]) for i in range(len(workers))]
+            k = max(1, int(self.merge_every))
+            for start in range(0, max(len(s) for s in shards), k):
+                futs, used = [], []
+                for w, shard in zip(workers, shards):
+                    idx = shard[start:start + k]
+                    if not idx:
+                        continue
+                    blocks = [self._block(client, pairs, i, w, cache) for i in idx]
+                    futs.append(client.submit(_train_shard, current, blocks, classes, first, workers=[w],
+                                              allow_other_workers=True, pure=False))
+                    used.append(w)
+                    if not persist:
+                        cache.clear()
+                current, first = self._merge_round(client, futs, used, current, wait), False
+                self.rounds_ += 1
+                if self.callback is not None:
+                    self.callback(self.rounds_, current)
+        self.estimator_ = current.result(timeout=self.timeout) if hasattr(current, "result") else current
+        self.fit_seconds_ = time.perf_counter() - t0
+        self.n_replicas_ = len(workers)
+        if classes is not None:
+            self.classes_ = self.estimator_.classes_
+        self.n_features_in_ = data.n_features
+        for f in cache.values():
+            f.release()
+        return self
+
+    def _should_persist(self, client: Any, data: Data) -> bool:
+        if self.persist != "auto":
+            return bool(self.persist)
+        mem = sum(w.get("memory_limit", 0) or 0 for w in client.scheduler_info(n_workers=-1)["workers"].values())
+        return mem == 0 or data.X.nbytes < 0.5 * mem
+
+    @staticmethod
+    def _block(client: Any, pairs: list[Any], i: int, worker: str, cache: dict[int, Any]) -> Any:
+        if i not in cache:
+            # placed on the replica's worker: the block is read there and never shipped
+            cache[i] = client.compute(pairs[i], workers=[worker], allow_other_workers=True)
+        return cache[i]
+
+    def _merge_round(self, client: Any, futs: list[Any], used: list[str], previous: Any, wait: Any) -> Any:
+        from distributed import TimeoutError as DTimeout
+
+        try:
+            wait(futs, timeout=self.timeout)
+        except (DTimeout, TimeoutError):
+            pass
+        ok = [f for f in futs if f.status == "finished"]
+        lost = [w for f, w in zip(futs, used) if f.status != "finished"]
+        # a worker that left the cluster since it was given a shard (even between rounds, when its
+        # task is then quietly rerun elsewhere) is reported once
+        gone = set(used) - set(client.scheduler_info(n_workers=-1)["workers"]) - self._reported
+        self._reported |= gone
+        if lost or gone:
+            self.replicas_lost_ += len(lost) or len(gone)
+            warnings.warn(f"round {self.rounds_ + 1}: worker(s) {sorted(set(lost) | set(gone))} lost or timed "
+                          f"out after {self.timeout:.0f} s; {len(ok)} of {len(futs)} replicas merged and the fit "
+                          "continues on the remaining workers", ReplicaLostWarning, stacklevel=3)
+            for f in futs:
+                if f.status != "finished":
+                    f.cancel()
+        if not ok:
+            if hasattr(previous, "result"):
+                return previous
+            raise ClusterError(f"round {self.rounds_ + 1}: no replica finished within {self.timeout} s")
+        merged = client.submit(_merge_replicas, ok, pure=False)
+        self.n_rows_seen_ += sum(client.gather(client.submit(_rows_of, ok, pure=False)))
+        return merged
+
+    # -------------------------------------------------------------- predict
+    def _check(self) -> Any:
+        if not hasattr(self, "estimator_"):
+            raise NotFittedError("ParameterAveraging is not fitted: call fit(X, y) first")
+        return self.estimator_
+
+    def predict(self, X: Any) -> Any:
+        """Predict with the merged model (blockwise for dask input)."""
+        from daskscale.learn.predict import predict_blockwise
+
+        return predict_blockwise(self._check(), X)
+
+    def predict_proba(self, X: Any) -> Any:
+        from daskscale.learn.predict import predict_blockwise
+
+        return predict_blockwise(self._check(), X, method="predict_proba")
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Accuracy (classifiers) or R^2 (regressors), computed blockwise."""
+        from daskscale.learn.predict import score_blockwise
+
+        return score_blockwise(self._check(), X, y)

@@ -1,0 +1,164 @@
+"""Which strategy fits this data on this cluster, and why: ``plan(data, estimator, client)``.
+
+The rules, in order (sizes from the store's metadata, memory from the scheduler):
+
+1. wide data (``n_features >= wide_features``) and a linear model -> **model-parallel**
+   (feature-sharded ADMM) when the features split across >= 2 workers;
+2. data that fits comfortably in one worker (< 1/4 of its memory limit) and an estimator
+   without ``partial_fit`` -> **in-memory** (fit on one worker);
+3. an estimator with an exact distributed solver (LogisticRegression, Ridge, LinearRegression,
+   PoissonRegressor) -> **data-parallel exact**;
+4. an estimator with ``partial_fit`` and >= 2 workers -> **data-parallel** (parameter averaging);
+   with one worker -> **incremental**;
+5. otherwise, if it fits one worker, in-memory; if not, bagging on block subsamples (ensemble).
+
+The time estimate is measured: one block is fitted on a worker and timed, and the rows/s it
+gives is scaled by the rows, epochs and workers.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import dask
+import numpy as np
+from sklearn.base import clone, is_classifier
+
+from daskscale.storage.convert import Data, as_data
+
+__all__ = ["plan", "Plan", "EXACT_ESTIMATORS"]
+
+EXACT_ESTIMATORS = ("LogisticRegression", "Ridge", "LinearRegression", "PoissonRegressor")
+LINEAR = EXACT_ESTIMATORS + ("SGDClassifier", "SGDRegressor", "Perceptron", "PassiveAggressiveClassifier",
+                             "PassiveAggressiveRegressor", "RidgeClassifier")
+
+
+@dataclass
+class Plan:
+    """The chosen strategy, the reasons, and a time estimate from measured throughput."""
+
+    strategy: str
+    reasons: list[str]
+    estimated_seconds: float
+    rows_per_second: float
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        lines = [f"strategy: {self.strategy}  (estimated {self.estimated_seconds:,.3g} s at "
+                 f"{self.rows_per_second:,.0f} rows/s measured per worker)"]
+        lines += [f"  - {r}" for r in self.reasons]
+        lines += [f"  {k}: {v}" for k, v in self.facts.items()]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+                       for k, v in self.facts.items())
+        why = "".join(f"<li>{html.escape(r)}</li>" for r in self.reasons)
+        return (f"<div><b>strategy: {html.escape(self.strategy)}</b> &mdash; estimated "
+                f"{self.estimated_seconds:,.3g} s ({self.rows_per_second:,.0f} rows/s per worker, measured)"
+                f"<ul>{why}</ul><table>{rows}</table></div>")
+
+
+def _fmt(n: float) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+def _measure(block: np.ndarray, y: np.ndarray, estimator: Any) -> float:
+    """Runs on a worker: rows/s of one fit (or partial_fit) on one block."""
+    est = clone(estimator)
+    t = time.perf_counter()
+    if hasattr(est, "partial_fit"):
+        kw = {"classes": np.unique(y)} if is_classifier(est) else {}
+        est.partial_fit(block, y, **kw)
+    else:
+        est.fit(block, y)
+    return len(block) / max(time.perf_counter() - t, 1e-6)
+
+
+def plan(data: Any, estimator: Any, client: Any = None, *, epochs: int = 1, wide_features: int = 1000,
+         measure: bool = True) -> Plan:
+    """Choose in-memory / incremental / data-parallel / model-parallel for ``estimator`` on ``data``.
+
+    Parameters
+    ----------
+    data : anything :func:`as_data` accepts (a store path gives the on-disk size too)
+    estimator : sklearn estimator
+    client : distributed.Client or None
+    epochs : int
+        Passes the estimate assumes for iterative strategies.
+    wide_features : int
+        Feature count from which a linear model is split by features.
+    measure : bool
+        Time one block on a worker for the estimate (otherwise 1e5 rows/s is assumed).
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import SGDClassifier
+    >>> p = plan("store.zarr", SGDClassifier())  # doctest: +SKIP
+    >>> p.strategy  # doctest: +SKIP
+    'data-parallel'
+    """
+    from distributed import get_client
+
+    d = data if isinstance(data, Data) else as_data(data)
+    client = client or get_client()
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    n_workers = max(1, len(workers))
+    mem = [w.get("memory_limit", 0) or 0 for w in workers.values()]
+    worker_mem = min(mem) if mem and min(mem) > 0 else 0
+    in_memory = int(d.X.nbytes)
+    on_disk = None
+    if isinstance(data, (str, bytes)) or hasattr(data, "__fspath__"):
+        from daskscale.storage import info
+
+        on_disk = info(data).bytes_on_disk
+    name = type(estimator).__name__
+    linear = name in LINEAR
+    fits_one = worker_mem == 0 or in_memory < worker_mem / 4
+    incremental = hasattr(estimator, "partial_fit")
+    reasons = [f"{d.n_rows:,} rows x {d.n_features:,} features = {_fmt(in_memory)} in memory"
+               + (f", {_fmt(on_disk)} on disk" if on_disk else ""),
+               f"{n_workers} worker(s), {_fmt(worker_mem) if worker_mem else 'unlimited'} memory each"]
+    if linear and d.n_features >= wide_features and n_workers >= 2:
+        strategy = "model-parallel"
+        reasons.append(f"{d.n_features:,} features >= {wide_features:,} and {name} is linear: split the "
+                       f"coefficients into {n_workers} feature shards (ADMM), exchanging per-row margins only")
+    elif fits_one and not incremental and name not in EXACT_ESTIMATORS:
+        strategy = "in-memory"
+        reasons.append(f"the data takes under a quarter of one worker's memory and {name} has no partial_fit: "
+                       "fit it on one worker in memory")
+    elif name in EXACT_ESTIMATORS:
+        strategy = "data-parallel-exact"
+        reasons.append(f"{name} has an exact distributed solver: loss and gradient are one blockwise "
+                       f"map-reduce per L-BFGS step over {n_workers} worker(s), same answer as in memory")
+    elif incremental and n_workers >= 2:
+        strategy = "data-parallel"
+        reasons.append(f"{name} has partial_fit and there are {n_workers} workers: train one replica per "
+                       "worker on its shard of blocks and average the parameters")
+    elif incremental:
+        strategy = "incremental"
+        reasons.append(f"{name} has partial_fit but there is one worker: stream the blocks through it")
+    elif fits_one:
+        strategy = "in-memory"
+        reasons.append("the data fits one worker: fit in memory")
+    else:
+        strategy = "ensemble"
+        reasons.append(f"{name} has no partial_fit and the data does not fit one worker: bag members on "
+                       "block subsamples, one per worker")
+    rate = 1e5
+    if measure and d.y is not None:
+        n0 = min(d.row_chunks[0], 50_000)
+        task = dask.delayed(_measure, pure=False)(d.X[:n0], d.y[:n0], estimator)
+        rate = float(client.compute(task).result(timeout=120))
+    # an L-BFGS step costs about one partial_fit pass; ~30 steps is typical
+    passes = epochs if strategy in ("data-parallel", "incremental") else (30 if strategy.endswith("exact") else 1)
+    parallel = n_workers if strategy not in ("incremental", "in-memory") else 1
+    estimate = d.n_rows * passes / (rate * parallel)
+    facts = {"rows": d.n_rows, "features": d.n_features, "bytes in memory": _fmt(in_memory),
+             "bytes on disk": _fmt(on_disk) if on_disk else "n/a", "workers": n_workers,
+             "memory per worker": _fmt(worker_mem) if worker_mem else "unlimited", "estimator": name,
+             "passes assumed": passes, "measured rows/s per worker": f"{rate:,.0f}"}
+    return Plan(strategy, reasons, float(estimate), rate, facts)

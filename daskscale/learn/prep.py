@@ -1,0 +1,130 @@
+"""What an incremental fit checks and learns before and during training.
+
+- :class:`Labels`: the distinct target values, as a mergeable reducer, so class discovery is
+  one fused pass with the scaling :class:`~daskscale.reduce.Moments`.
+- :func:`require_partial_fit`: refuses estimators that cannot learn from mini-batches and
+  names the strategies that fit them instead.
+- :func:`check_block`: NaN and unseen labels in a block, with its index and row range.
+- :func:`block_loss` / :func:`block_score`: the per-block metrics of the history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import is_classifier, is_regressor
+
+from daskscale.errors import InputTypeError, SchemaError
+from daskscale.reduce import Reducer
+
+__all__ = ["Labels", "require_partial_fit", "check_block", "block_loss", "block_score", "kind_of"]
+
+
+class Labels(Reducer):
+    """The sorted distinct values of ``y`` (NaN excluded).
+
+    Examples
+    --------
+    >>> r = Labels()
+    >>> r.finalize(r.merge(r.map(None, np.array([2, 0])), r.map(None, np.array([1, 2])))).tolist()
+    [0, 1, 2]
+    """
+
+    name = "labels"
+    needs_y = True
+
+    def map(self, X: Any, y: np.ndarray | None = None) -> np.ndarray:
+        y = np.asarray(y if y is not None else [])
+        u = np.unique(y)
+        return u[~np.isnan(u)] if u.dtype.kind == "f" else u
+
+    def merge(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.union1d(a, b)
+
+
+def kind_of(estimator: Any) -> str:
+    """``"classifier"``, ``"regressor"``, ``"cluster"`` (predicts without y) or ``"transformer"``."""
+    if is_classifier(estimator):
+        return "classifier"
+    if is_regressor(estimator):
+        return "regressor"
+    return "cluster" if hasattr(estimator, "predict") else "transformer"
+
+
+def require_partial_fit(estimator: Any) -> None:
+    """Raise :class:`InputTypeError` when ``estimator`` has no ``partial_fit``."""
+    if hasattr(estimator, "partial_fit"):
+        return
+    name = type(estimator).__name__
+    if "Logistic" in name or "Linear" in name or "Ridge" in name or "Poisson" in name or "Lasso" in name:
+        alt = "'exact' (full-batch solver by map-reduce), 'average' or 'feature-sharded'"
+    elif "Forest" in name or "Tree" in name or "Boost" in name or "SVC" in name or "Neighbors" in name:
+        alt = "'ensemble' (members trained on shards) or 'ovr'"
+    else:
+        alt = "'average' (parameter averaging), 'ensemble' or 'exact'"
+    raise InputTypeError(
+        f"{name} has no partial_fit, so the mini-batch strategy cannot train it. Use strategy {alt} "
+        "(daskscale.learn.make_trainer / `daskscale fit --strategy ...`), or an estimator with partial_fit "
+        "such as SGDClassifier, SGDRegressor, MLPClassifier, MultinomialNB, MiniBatchKMeans"
+    )
+
+
+def check_block(X: np.ndarray, y: np.ndarray | None, *, where: str, nan: str,
+                classes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Validate one block; ``nan="skip"`` drops rows with NaN, ``"raise"`` names them."""
+    bad = np.isnan(X).any(axis=1) if X.dtype.kind == "f" else None
+    if y is not None and y.dtype.kind == "f":
+        ybad = np.isnan(y)
+        bad = ybad if bad is None else (bad | ybad)
+    if bad is not None and bad.any():
+        if nan != "skip":
+            rows = np.flatnonzero(bad)
+            raise SchemaError(
+                f"{where} has NaN in {len(rows)} row(s), first at row {rows[0]} of the block. Clean the data, "
+                "or pass nan='skip' to drop rows with NaN")
+        X, y = X[~bad], (None if y is None else y[~bad])
+    if classes is not None and y is not None and len(y):
+        unseen = np.setdiff1d(np.unique(y), classes)
+        if len(unseen):
+            raise SchemaError(
+                f"{where} has class label(s) {unseen.tolist()[:10]} not among the classes {classes.tolist()[:20]} "
+                "fixed at the start of training; pass classes= with every label, or let daskscale discover them "
+                "(classes=None) before the first epoch")
+    return X, y
+
+
+def block_loss(est: Any, kind: str, X: np.ndarray, y: np.ndarray | None) -> float | None:
+    """Loss of the current model on a block, before it trains on it (progressive validation).
+
+    Classifiers: log loss when ``predict_proba`` exists, else zero-one loss; regressors: mean
+    squared error; clusterers: mean negative score (inertia per row); transformers with
+    ``inverse_transform``: mean squared reconstruction error.
+    """
+    if not len(X):
+        return None
+    if kind == "classifier":
+        if hasattr(est, "predict_proba"):
+            try:
+                from sklearn.metrics import log_loss
+
+                return float(log_loss(y, est.predict_proba(X), labels=est.classes_))
+            except AttributeError:  # e.g. SGDClassifier(loss="hinge") has no probabilities
+                pass
+        return float(np.mean(est.predict(X) != y))
+    if kind == "regressor":
+        return float(np.mean((est.predict(X) - y) ** 2))
+    if kind == "cluster" and hasattr(est, "score"):
+        return float(-est.score(X) / len(X))
+    if hasattr(est, "inverse_transform"):
+        return float(np.mean((est.inverse_transform(est.transform(X)) - X) ** 2))
+    return None
+
+
+def block_score(est: Any, kind: str, X: np.ndarray, y: np.ndarray | None) -> float:
+    """``est.score`` on a block; for transformers minus the reconstruction error."""
+    if kind in ("classifier", "regressor"):
+        return float(est.score(X, y))
+    if hasattr(est, "score"):
+        return float(est.score(X) / max(1, len(X)))
+    return -float(block_loss(est, kind, X, y) or 0.0)

@@ -1,0 +1,101 @@
+"""Magnitude, structured and ensemble pruning; fine-tuning with the mask held fixed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import SGDClassifier
+from sklearn.neighbors import KNeighborsClassifier
+
+from daskscale.compress import compress, fine_tune, magnitude_prune, prune_ensemble, prune_neurons, sparsity_of
+from daskscale.errors import InputTypeError, NotFittedError, SchemaError
+
+
+@pytest.fixture(scope="module")
+def linear(rng=np.random.default_rng(3)):
+    X = rng.normal(size=(2000, 40)).astype(np.float32)
+    w = np.zeros(40)
+    w[:4] = [3, -2, 1.5, 1]  # few informative features: pruning should keep exactly these
+    y = (X @ w + rng.logistic(size=2000) * 0.3 > 0).astype(int)
+    return SGDClassifier(loss="log_loss", random_state=0).fit(X, y), X, y
+
+
+def test_magnitude_prune_hits_sparsity_and_keeps_largest(linear):
+    m, X, y = linear
+    pruned, masks = magnitude_prune(m, 0.9)
+    assert sparsity_of(pruned) == pytest.approx(0.9, abs=0.01)
+    assert set(np.flatnonzero(pruned.coef_[0])) == set(np.argsort(-np.abs(m.coef_[0]))[:4])
+    assert set(np.flatnonzero(pruned.coef_[0])) == {0, 1, 2, 3}
+    assert np.all(m.coef_ != 0)  # the original is untouched
+    assert pruned.score(X, y) > m.score(X, y) - 0.02
+
+
+def test_global_and_layer_scope_differ_on_mlp(digits_mlp):
+    g, _ = magnitude_prune(digits_mlp, 0.8, scope="global")
+    l, masks = magnitude_prune(digits_mlp, 0.8, scope="layer")
+    per_layer = [float((w == 0).mean()) for w in l.coefs_]
+    assert per_layer == pytest.approx([0.8, 0.8], abs=0.01)
+    assert sparsity_of(g) == pytest.approx(0.8, abs=0.01)
+    assert [float((w == 0).mean()) for w in g.coefs_] != pytest.approx(per_layer, abs=0.01)
+
+
+def test_fine_tune_on_store_recovers_and_keeps_mask(small_store, client):
+    from daskscale.storage import load_xy
+
+    X, y = load_xy(small_store)
+    Xn, yn = X.compute(), y.compute()
+    Xtr, ytr, Xte, yte = Xn[:15000], yn[:15000], Xn[15000:], yn[15000:]
+    m = SGDClassifier(loss="log_loss", random_state=0, max_iter=3, tol=None).fit(Xtr[:500], ytr[:500])
+    pruned, masks = magnitude_prune(m, 0.5)
+    before = pruned.score(Xte, yte)
+    tuned = fine_tune(pruned, masks, small_store, epochs=2, batch_rows=2000)
+    assert np.all(tuned.coef_[~masks[0].T] == 0)  # pruned weights are still exactly zero
+    assert sparsity_of(tuned) == pytest.approx(0.5)
+    assert tuned.score(Xte, yte) > before + 0.01  # it learned from the store's blocks
+
+
+def test_prune_neurons_makes_a_smaller_mlp(digits_mlp, digits):
+    _, Xte, _, yte = digits
+    small = prune_neurons(digits_mlp, 0.5)
+    assert small.hidden_layer_sizes == (128,)
+    assert small.coefs_[0].shape == (64, 128) and small.coefs_[1].shape == (128, 10)
+    assert small.score(Xte, yte) > digits_mlp.score(Xte, yte) - 0.05
+    # the smaller model compresses too, and prunes better than dropping random units would
+    rng = np.random.default_rng(0)
+    keep = np.sort(rng.choice(256, 32, replace=False))
+    rand = prune_neurons(digits_mlp, 0.125)
+    rand.coefs_ = [digits_mlp.coefs_[0][:, keep], digits_mlp.coefs_[1][keep]]
+    rand.intercepts_ = [digits_mlp.intercepts_[0][keep], digits_mlp.intercepts_[1]]
+    assert prune_neurons(digits_mlp, 32).score(Xte, yte) >= rand.score(Xte, yte)
+    assert compress(small, quantize="int8").score(Xte, yte) > 0.9
+
+
+def test_prune_ensemble_keeps_best_members(digits):
+    Xtr, Xte, ytr, yte = digits
+    rf = RandomForestClassifier(40, max_depth=8, random_state=0).fit(Xtr[:600], ytr[:600])
+    small = prune_ensemble(rf, 0.25, Xtr[600:900], ytr[600:900])
+    assert len(small.estimators_) == 10 and len(rf.estimators_) == 40
+    assert small.score(Xte, yte) > rf.score(Xte, yte) - 0.05
+    gb = GradientBoostingClassifier(n_estimators=10, max_depth=2, random_state=0).fit(Xtr[:300], ytr[:300])
+    assert prune_ensemble(gb, 4).estimators_.shape[0] == 4
+
+
+@pytest.mark.parametrize("bad", [1.0, -0.1, 1.5, "lots"])
+def test_sparsity_outside_unit_interval_is_refused(linear, bad):
+    with pytest.raises(SchemaError, match=r"\[0, 1\)"):
+        magnitude_prune(linear[0], bad)
+
+
+def test_unsupported_model_lists_what_is_supported(digits):
+    Xtr, _, ytr, _ = digits
+    with pytest.raises(InputTypeError, match="MLPClassifier") as e:
+        compress(KNeighborsClassifier().fit(Xtr, ytr))
+    assert "KNeighborsClassifier" in str(e.value) and "coef_" in str(e.value)
+
+
+def test_unfitted_model_is_refused():
+    with pytest.raises(NotFittedError, match="not fitted"):
+        magnitude_prune(SGDClassifier(), 0.5)
+    with pytest.raises(NotFittedError):
+        compress(SGDClassifier())

@@ -1,0 +1,116 @@
+"""GridEstimator: stack, fit, predict, unstack; coordinates exact, masked cells masked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from sklearn.base import clone
+from sklearn.linear_model import LinearRegression, LogisticRegression, SGDRegressor
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import (
+    check_get_params_invariance, check_no_attributes_set_in_init, check_set_params,
+)
+
+from daskscale.errors import NotFittedError, SchemaError
+from daskscale.grid import GridEstimator, to_zarr, unstack
+
+DIMS = ("time", "lat", "lon")
+FEATURES = ["sst", "wind", "salinity"]
+
+
+def _cells(ds):
+    """Feature rows of every ocean cell in C order of (time, lat, lon), and the boolean grid mask."""
+    keep = np.broadcast_to(ds["ocean"].values, ds["sst"].shape)
+    X = np.stack([ds[v].transpose(*DIMS).values[keep] for v in FEATURES], axis=1)
+    return X, keep
+
+
+def test_roundtrip_keeps_coordinates_chunks_attrs_and_mask(grid):
+    g = GridEstimator(LinearRegression(), sample_dims=DIMS, target="chlorophyll", mask="ocean").fit(grid)
+    pred = g.predict(grid)
+    assert pred.dims == DIMS and pred.chunks == grid["sst"].chunks
+    for c in ("time", "lat", "lon", "ocean"):
+        xr.testing.assert_identical(pred[c], grid[c])
+    assert pred.attrs["units"] == grid["chlorophyll"].attrs["units"] and pred.name == "chlorophyll_predicted"
+    values = pred.values
+    X, keep = _cells(grid)
+    assert np.isnan(values[~keep]).all()                       # land stays masked
+    np.testing.assert_allclose(values[keep], g.estimator_.predict(X), rtol=1e-5)
+    assert g.n_rows_fit_ == keep.sum() and g.fit_mode_ == "memory"
+    r2 = 1 - np.nanvar(values - grid["chlorophyll"].values) / np.nanvar(grid["chlorophyll"].values)
+    assert 0.3 < r2 < 0.9                                      # learnable, not trivially linear
+
+
+def test_predict_matches_unstack_of_row_predictions(grid):
+    from daskscale.grid import stack_to_data
+
+    g = GridEstimator(LinearRegression(), sample_dims=DIMS, target="chlorophyll", mask="ocean").fit(grid)
+    d = stack_to_data(grid, sample_dims=DIMS, target="chlorophyll", mask="ocean")
+    rows = d.X.map_blocks(g.estimator_.predict, drop_axis=1, dtype=np.float64)
+    np.testing.assert_allclose(unstack(rows, d).values, g.predict(grid).values, rtol=1e-6)
+
+
+def test_finite_rule_drops_nan_cells_and_predicts_nan_there(grid):
+    ds = grid.copy(deep=True).compute()
+    ds["wind"][5, 3, :] = np.nan                               # a gap in one variable, on ocean too
+    g = GridEstimator(LinearRegression(), sample_dims=DIMS, target="chlorophyll").fit(ds.chunk({"time": 15}))
+    ocean = np.broadcast_to(ds["ocean"].values, ds["sst"].shape)
+    assert g.n_rows_fit_ == ocean.sum() - ocean[5, 3, :].sum()
+    pred = g.predict(ds.chunk({"time": 15})).values
+    assert np.isnan(pred[5, 3, :]).all() and np.isfinite(pred[ocean & ~np.isnan(ds["wind"].values)]).all()
+
+
+def test_blocks_mode_streams_partial_fit_over_grid_blocks(grid):
+    g = GridEstimator(SGDRegressor(random_state=0, eta0=0.001), sample_dims=DIMS, target="chlorophyll",
+                      mask="ocean", fit_mode="blocks")
+    g.fit(grid.assign(sst=grid.sst / 10, wind=grid.wind / 10, salinity=grid.salinity - 35))
+    assert g.fit_mode_ == "blocks" and g.estimator_.t_ > g.n_rows_fit_  # every kept row was seen once
+
+
+def test_predict_proba_and_transform_come_back_on_the_grid(grid):
+    high = (grid["chlorophyll"] > float(np.nanmedian(grid["chlorophyll"].values))).where(grid["ocean"])
+    clf = GridEstimator(LogisticRegression(), sample_dims=DIMS, mask="ocean").fit(grid.drop_vars("chlorophyll"), high)
+    proba = clf.predict_proba(grid.drop_vars("chlorophyll"))
+    assert proba.dims == DIMS + ("class",) and list(proba["class"].values) == [0.0, 1.0]
+    p = proba.values
+    _, keep = _cells(grid)
+    np.testing.assert_allclose(p[keep].sum(axis=-1), 1.0)
+    assert np.isnan(p[~keep]).all()
+    labels = clf.predict(grid.drop_vars("chlorophyll")).values
+    assert set(np.unique(labels[keep])) <= {0.0, 1.0} and np.isnan(labels[~keep]).all()
+    sc = GridEstimator(StandardScaler(), sample_dims=DIMS, mask="ocean").fit(grid.drop_vars("chlorophyll"))
+    z = sc.transform(grid.drop_vars("chlorophyll"))
+    assert z.dims == DIMS + ("component",) and list(z["component"].values) == FEATURES
+    zv = z.values[keep]
+    np.testing.assert_allclose(zv.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(zv.std(0), 1, rtol=1e-4)
+
+
+def test_predictions_write_to_zarr_in_one_call(grid, tmp_path):
+    g = GridEstimator(LinearRegression(), sample_dims=DIMS, target="chlorophyll", mask="ocean").fit(grid)
+    pred = g.predict(grid)
+    path = to_zarr(pred, tmp_path / "pred.zarr")
+    back = xr.open_zarr(path, consolidated=False)["chlorophyll_predicted"]
+    xr.testing.assert_identical(back["time"], grid["time"])
+    assert back.chunks == grid["sst"].chunks
+    np.testing.assert_array_equal(back.values, pred.values)
+
+
+def test_estimator_contract_and_errors(grid):
+    est = GridEstimator(LinearRegression(), sample_dims=DIMS, target="chlorophyll")
+    # parametrize_with_checks feeds NumPy arrays, which a grid estimator rejects by design:
+    # run the checks of the parameter contract that apply
+    check_no_attributes_set_in_init("GridEstimator", est)
+    check_get_params_invariance("GridEstimator", est)
+    check_set_params("GridEstimator", est)
+    assert clone(est).get_params()["sample_dims"] == DIMS
+    with pytest.raises(NotFittedError):
+        est.predict(grid)
+    with pytest.raises(SchemaError, match="needs an xarray"):
+        est.fit(np.zeros((3, 3)))
+    with pytest.raises(SchemaError, match="fit_mode"):
+        clone(est).set_params(fit_mode="magic").fit(grid)
+    est.fit(grid)
+    with pytest.raises(SchemaError, match="variable 'wind' was a feature"):
+        est.predict(grid.drop_vars("wind"))

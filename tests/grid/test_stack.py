@@ -1,0 +1,119 @@
+"""stack_to_data: rows in block order, counts per block, the missing-cell rule, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import daskscale
+from daskscale.errors import SchemaError
+from daskscale.grid import grid_layout, stack_to_data, unstack
+from daskscale.reduce import Moments, reduce
+from daskscale.storage.convert import as_data
+
+DIMS = ("t", "y", "x")
+
+
+def _expected_rows(ds, names, chunks, keep=None):
+    """Rows the documented order promises: grid blocks in C order, cells in C order inside a block."""
+    rows = []
+    ct, cy, cx = (np.cumsum((0,) + c) for c in chunks)
+    for i in range(len(ct) - 1):
+        for j in range(len(cy) - 1):
+            for k in range(len(cx) - 1):
+                sl = dict(t=slice(ct[i], ct[i + 1]), y=slice(cy[j], cy[j + 1]), x=slice(cx[k], cx[k + 1]))
+                cols = [ds[n].isel(sl).transpose(*DIMS).values.reshape(-1) for n in names]
+                block = np.stack(cols, axis=1)
+                ok = np.isfinite(block).all(1)
+                if keep is not None:
+                    ok &= np.broadcast_to(keep.isel(y=sl["y"], x=sl["x"]).values, ok.reshape(
+                        ct[i + 1] - ct[i], cy[j + 1] - cy[j], cx[k + 1] - cx[k]).shape).reshape(-1)
+                rows.append(block[ok])
+    return np.concatenate(rows)
+
+
+def test_stack_rows_follow_grid_blocks_and_drop_nan_cells(tiny):
+    d = stack_to_data(tiny, sample_dims=DIMS, features=["a", "b"])
+    expected = _expected_rows(tiny, ["a", "b"], tiny["a"].data.chunks)
+    np.testing.assert_array_equal(d.X.compute(), expected)
+    assert d.X.numblocks == (int(np.prod(tiny["a"].data.numblocks)), 1)   # one row block per grid block
+    assert d.n_rows == 6 * 4 * 5 - 2 and d.attrs["n_masked"] == 2 and d.attrs["mask_rule"] == "finite"
+    assert not any("rechunk" in name for name in d.X.dask.layers)          # chunk-aligned, no rechunk
+
+
+def test_feature_dim_gives_one_feature_per_label(tiny):
+    d = stack_to_data(tiny, sample_dims=DIMS, feature_dim="band")
+    assert d.feature_names == ["a", "b", "w[r]", "w[g]", "w[b]"]
+    X = d.X.compute()
+    flat = tiny.assign(**{f"w{i}": tiny["w"].isel(band=i) for i in range(3)})
+    expected = _expected_rows(flat, ["a", "b", "w0", "w1", "w2"], tiny["a"].data.chunks)
+    np.testing.assert_array_equal(X, expected)
+
+
+def test_mask_keeps_true_cells_without_reading_data(tiny):
+    clean = tiny.fillna(0.0)
+    d = stack_to_data(clean, sample_dims=DIMS, mask="keep", features=["a", "b"])
+    assert d.n_rows == int(tiny["keep"].sum()) * 6 and d.attrs["mask_rule"] == "mask"
+    np.testing.assert_array_equal(d.X.compute(), _expected_rows(clean, ["a", "b"], tiny["a"].data.chunks, tiny["keep"]))
+
+
+def test_mask_that_misses_a_nan_cell_is_an_error_naming_the_block(tiny):
+    keep = xr.ones_like(tiny["keep"])  # keeps the NaN cells too
+    d = stack_to_data(tiny, sample_dims=DIMS, mask=keep, features=["a"])
+    with pytest.raises(SchemaError, match="grid block .* NaN"):
+        d.X.compute()
+
+
+def test_target_nan_cells_are_dropped_and_unstack_restores_the_grid(tiny):
+    ds = tiny.assign(z=tiny["b"].where(tiny["b"] < 1.5))
+    d = stack_to_data(ds, sample_dims=DIMS, target="z", features=["a"])
+    n_bad = int((~(np.isfinite(tiny["a"]) & np.isfinite(ds["z"]))).sum())
+    assert d.n_rows == 120 - n_bad and d.y.shape == (d.n_rows,)
+    back = unstack(d.y, d, name="z")
+    xr.testing.assert_identical(back["t"], tiny["t"])
+    assert back.chunks == tiny["a"].chunks
+    np.testing.assert_array_equal(back.values, ds["z"].where(np.isfinite(tiny["a"])).transpose(*DIMS).values)
+
+
+def test_as_data_and_reducers_accept_grids(tiny, client):
+    d = as_data(tiny, sample_dims=DIMS, feature_dim="band")
+    assert d.n_features == 5
+    m = reduce(d, [Moments()])["moments"]
+    np.testing.assert_allclose(m["mean"][0], np.nanmean(tiny["a"].where(np.isfinite(tiny["a"]) & np.isfinite(tiny["b"])
+                                                                        ).values), rtol=1e-6)
+
+
+def test_ingest_stacks_a_gridded_dataset_and_a_zarr_path(tiny, tmp_path, client):
+    src = tiny.drop_vars("w")
+    path = daskscale.ingest(src, tmp_path / "rows.zarr", sample_dims=DIMS, target="b")
+    info = daskscale.info(path)
+    assert info.n_rows == 118 and info.feature_names == ["a"] and info.target == "y"
+    src.to_zarr(tmp_path / "grid.zarr", zarr_format=3, consolidated=False)
+    path2 = daskscale.ingest(tmp_path / "grid.zarr", tmp_path / "rows2.zarr", sample_dims=DIMS)
+    assert daskscale.info(path2).n_rows == 118 and daskscale.info(path2).n_features == 2
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(sample_dims=("t", "lat")), "sample dim 'lat' not found"),
+    (dict(sample_dims=DIMS, feature_dim="colour"), "feature_dim 'colour' not found"),
+    (dict(sample_dims=("t", "y")), "variable 'a' has dims"),
+    (dict(sample_dims=DIMS, target="nope"), "target variable 'nope' not found"),
+    (dict(sample_dims=DIMS, mask="nope"), "mask 'nope'"),
+])
+def test_bad_dims_and_names_raise_schema_errors_naming_them(tiny, kwargs, match):
+    with pytest.raises(SchemaError, match=match):
+        stack_to_data(tiny, **kwargs)
+
+
+def test_mismatched_and_non_numeric_variables_are_named(tiny):
+    with pytest.raises(SchemaError, match="variable 'w' has dims"):
+        grid_layout(tiny, sample_dims=DIMS)                       # 'w' carries 'band' but no feature_dim
+    bad = tiny.assign(s=tiny["a"].astype(str))
+    with pytest.raises(SchemaError, match="variable 's' has non-numeric dtype"):
+        grid_layout(bad, sample_dims=DIMS, feature_dim="band")
+    partial = tiny.assign(p=tiny["a"].isel(t=0))
+    with pytest.raises(SchemaError, match="variable 'p' has dims"):
+        grid_layout(partial, sample_dims=DIMS, feature_dim="band")
+    with pytest.raises(SchemaError, match="mask .* dims"):
+        grid_layout(tiny.isel(t=0).drop_vars("w"), sample_dims=("y", "x"), mask=tiny["keep"].expand_dims(z=2))

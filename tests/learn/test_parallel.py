@@ -1,0 +1,121 @@
+"""Data parallelism by parameter averaging; blockwise predict/score; survival of a lost worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import dask.array as da
+import numpy as np
+import pytest
+from sklearn.linear_model import SGDClassifier, SGDRegressor
+from sklearn.neural_network import MLPClassifier
+from sklearn.tree import DecisionTreeClassifier
+
+from daskscale.errors import InputTypeError, NotFittedError
+from daskscale.learn.parallel import ModelAverage, ParameterAveraging, ReplicaLostWarning
+from daskscale.learn.predict import predict_blockwise, score_blockwise
+from daskscale.storage import load_xy
+
+
+def _xy(store):
+    X, y = load_xy(store)
+    return X.compute(), y.compute()
+
+
+def test_average_uses_every_worker_and_matches_one_replica(client, small_store):
+    X, y = _xy(small_store)
+    one = ParameterAveraging(SGDClassifier(random_state=0), epochs=2, n_replicas=1, random_state=0).fit(small_store)
+    two = ParameterAveraging(SGDClassifier(random_state=0), epochs=2, random_state=0).fit(small_store)
+    assert two.n_replicas_ == 2 and one.n_replicas_ == 1
+    assert two.n_rows_seen_ == one.n_rows_seen_ == 2 * 20_000
+    assert two.rounds_ == one.rounds_ // 2  # two shards per round instead of one
+    assert two.score(X, y) > 0.8
+    assert abs(two.score(X, y) - one.score(X, y)) < 0.03
+
+
+def test_mlp_replicas_are_averaged(client, small_store):
+    X, y = _xy(small_store)
+    pa = ParameterAveraging(MLPClassifier((16,), random_state=0), epochs=4, random_state=0).fit(small_store)
+    one = ParameterAveraging(MLPClassifier((16,), random_state=0), epochs=2, n_replicas=1,
+                             random_state=0).fit(small_store)
+    assert [c.shape for c in pa.estimator_.coefs_] == [(10, 16), (16, 1)]
+    assert pa.n_rows_seen_ == 80_000
+    # in the same number of rounds (the same wall time: each replica learns as many blocks as the
+    # single replica does), two averaged replicas learn as well as one
+    assert pa.rounds_ == one.rounds_
+    assert pa.score(X, y) >= one.score(X, y) - 0.03
+
+
+def test_reread_from_store_gives_same_model_as_persisted(client, small_store):
+    a = ParameterAveraging(SGDRegressor(random_state=0), persist=True, random_state=0, shuffle=False)
+    b = ParameterAveraging(SGDRegressor(random_state=0), persist=False, random_state=0, shuffle=False)
+    X, y = _xy(small_store)
+    a.fit(X, y.astype(float))
+    b.fit(X, y.astype(float))
+    np.testing.assert_allclose(a.estimator_.coef_, b.estimator_.coef_)
+
+
+def test_model_average_is_weighted_and_order_free():
+    rng = np.random.default_rng(0)
+    models = []
+    for _ in range(4):
+        m = SGDRegressor().partial_fit(rng.normal(size=(5, 3)), rng.normal(size=5))
+        m.coef_ = rng.normal(size=3)
+        models.append(m)
+    w = [1, 2, 3, 4]
+    avg = ModelAverage()
+    s = [avg.map(m, n) for m, n in zip(models, w)]
+    left = avg.finalize(avg.merge(avg.merge(s[0], s[1]), avg.merge(s[2], s[3])))
+    right = avg.finalize(avg.merge(s[3], avg.merge(s[2], avg.merge(s[1], s[0]))))
+    expected = sum(n * m.coef_ for m, n in zip(models, w)) / sum(w)
+    np.testing.assert_allclose(left.coef_, expected)
+    np.testing.assert_allclose(right.coef_, expected)
+    assert avg.merge(avg.empty(3), s[0]) is s[0]
+
+
+def test_estimator_without_partial_fit_is_refused(client, small_store):
+    with pytest.raises(InputTypeError, match="partial_fit"):
+        ParameterAveraging(DecisionTreeClassifier()).fit(small_store)
+    with pytest.raises(NotFittedError):
+        ParameterAveraging(SGDClassifier()).predict(np.zeros((2, 10)))
+
+
+def test_predict_blockwise_returns_lazy_array_equal_to_in_memory(client, small_store):
+    X, y = _xy(small_store)
+    m = SGDClassifier(random_state=0).fit(X, y)
+    pred = predict_blockwise(m, small_store)
+    proba = predict_blockwise(SGDClassifier(loss="log_loss", random_state=0).fit(X, y), small_store,
+                              method="predict_proba")
+    assert isinstance(pred, da.Array) and pred.numblocks == (4,)
+    np.testing.assert_array_equal(pred.compute(), m.predict(X))
+    assert proba.shape == (20_000, 2)
+    assert score_blockwise(m, small_store) == pytest.approx(m.score(X, y))
+
+
+def test_fit_survives_worker_loss(tmp_path):
+    import daskscale
+    from daskscale.datasets import make_classification
+
+    with daskscale.connect(n_workers=2, threads_per_worker=1, memory_limit="600MiB", dashboard_address=None,
+                           quiet=True) as conn:
+        c = conn.client
+        store = make_classification(20_000, 10, chunk_rows=2_500, seed=3, store=tmp_path / "ft.zarr")
+        X, y = _xy(store)
+        kw = dict(epochs=2, random_state=0, timeout=60)
+        # alpha=1e-2: on these unscaled features the default alpha swings by points with the block order alone
+        sgd = SGDClassifier(alpha=1e-2, random_state=0)
+        calm = ParameterAveraging(sgd, **kw).fit(store)
+        victim = sorted(c.scheduler_info(n_workers=-1)["workers"])[1]
+        pid = c.run(os.getpid, workers=[victim])[victim]
+
+        def kill(round_index, _model):
+            if round_index == 2:  # lands while round 3's replicas are training
+                threading.Timer(0.05, os.kill, (pid, signal.SIGKILL)).start()
+
+        with pytest.warns(ReplicaLostWarning, match="lost"):
+            hit = ParameterAveraging(sgd, callback=kill, **kw).fit(store)
+        assert victim not in c.scheduler_info(n_workers=-1)["workers"]
+        assert hit.replicas_lost_ >= 1
+        assert abs(hit.score(X, y) - calm.score(X, y)) <= 0.01

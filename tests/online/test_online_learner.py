@@ -1,0 +1,150 @@
+"""Prequential learning: test-then-train, metrics, bad batches, delayed labels, drift reactions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import SGDClassifier, SGDRegressor
+from sklearn.naive_bayes import MultinomialNB
+
+from daskscale.datasets.stream import stream_batches
+from daskscale.errors import InputTypeError, SchemaError
+from daskscale.online import DDM, DriftDetector, OnlineLearner
+
+SGD = SGDClassifier(random_state=0)
+
+
+@pytest.fixture(scope="module")
+def batches():
+    return list(stream_batches(12_000, 5, batch_rows=500, seed=1))
+
+
+def manual_prequential(est, batches, classes=(0, 1), delay=0):
+    """Test-then-train written out by hand, to check the learner against."""
+    est, correct, scored, preds, trained = clone(est), 0, 0, [], False
+    for i, (X, y) in enumerate(batches):
+        preds.append(est.predict(X) if trained else None)
+        if i >= delay:
+            Xd, yd = batches[i - delay]
+            if preds[i - delay] is not None:
+                correct += int((preds[i - delay] == yd).sum())
+                scored += len(yd)
+            est.partial_fit(Xd, yd, classes=np.array(classes))
+            trained = True
+    return est, correct / scored, scored
+
+
+def test_prequential_matches_hand_written_loop(batches):
+    ol = OnlineLearner(SGD, publish=False).run(batches)
+    est, acc, scored = manual_prequential(SGD, batches)
+    assert ol.n_batches_ == len(batches) and ol.n_rows_ == 12_000
+    assert ol.n_scored_ == scored == 11_500  # the first batch is trained, never scored
+    assert ol.cumulative_accuracy == pytest.approx(acc, abs=1e-12)
+    np.testing.assert_array_equal(ol.estimator_.coef_, est.coef_)
+    h = ol.history()
+    assert "accuracy" not in h.columns[h.iloc[0].notna()] and h.accuracy.iloc[1:].between(0, 1).all()
+    w = h.iloc[-ol.window:]
+    assert ol.rolling_accuracy == pytest.approx(1 - ((1 - w.accuracy) * w.rows).sum() / w.rows.sum())
+    assert 0.6 < acc < 0.99
+
+
+def test_streaming_feature_statistics_match_numpy(batches):
+    ol = OnlineLearner(SGD, publish=False).run(batches)
+    X = np.concatenate([b[0] for b in batches]).astype(np.float64)
+    st = ol.feature_statistics()
+    np.testing.assert_allclose(st["mean"], X.mean(0), rtol=1e-9)
+    np.testing.assert_allclose(st["var"], X.var(0, ddof=1), rtol=1e-9)
+
+
+def test_delayed_labels_score_old_predictions(batches):
+    ol = OnlineLearner(SGD, label_delay=2, publish=False).run(batches)
+    est, acc, scored = manual_prequential(SGD, batches, delay=2)
+    assert ol.n_batches_ == len(batches) - 2 and len(ol.pending_) == 2
+    # 2 batches wait for labels; batches 0-2 were predicted before any model existed
+    assert ol.n_scored_ == (24 - 2 - 3) * 500
+    assert ol.cumulative_accuracy == pytest.approx(acc, abs=1e-12) and ol.n_scored_ == scored
+    np.testing.assert_array_equal(ol.estimator_.coef_, est.coef_)
+
+
+def test_regressor_reports_mse():
+    rng = np.random.default_rng(0)
+    bs = [(X, X @ [1.0, -2.0]) for X in rng.normal(size=(10, 100, 2))]
+    ol = OnlineLearner(SGDRegressor(random_state=0), metrics=("mse",), publish=False).run(bs)
+    h = ol.history()
+    assert h.mse.iloc[-1] < h.mse.iloc[1] and "cumulative_mse" in h
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ((np.zeros((10, 4)), np.zeros(10, int)), "4 features"),
+    ((np.array([["a"] * 5] * 3), np.zeros(3, int)), "dtype"),
+    ((np.full((3, 5), np.nan), np.zeros(3, int)), "NaN"),
+    ((np.zeros((3, 5)), np.array([0, 1, 7])), "never seen"),
+    ((np.zeros((3, 5)), None), "no labels"),
+])
+def test_bad_batch_is_skipped_counted_and_model_untouched(batches, bad, reason):
+    ol = OnlineLearner(SGD, publish=False).run(batches[:3])
+    coef = ol.estimator_.coef_.copy()
+    assert ol.learn_batch(*bad, position="p-bad") is None
+    assert ol.n_skipped_ == 1 and reason in ol.skipped_[0]["reason"] and ol.skipped_[0]["position"] == "p-bad"
+    np.testing.assert_array_equal(ol.estimator_.coef_, coef)
+    assert ol.n_batches_ == 3
+    strict = OnlineLearner(SGD, on_bad_batch="raise", publish=False).run(batches[:3])
+    with pytest.raises(SchemaError, match=reason):
+        strict.learn_batch(*bad)
+
+
+def test_estimator_without_partial_fit_is_refused():
+    from sklearn.linear_model import LogisticRegression
+
+    with pytest.raises(InputTypeError, match="partial_fit"):
+        OnlineLearner(LogisticRegression())
+    with pytest.raises(SchemaError, match="reaction"):
+        OnlineLearner(SGD, reaction="panic")
+
+
+class DriftAt(DriftDetector):
+    """A real detector with a known answer: drift at batch ``at`` (counting scored batches)."""
+
+    name = "drift-at"
+
+    def __init__(self, at: int):
+        self.at = at
+        self.reset()
+
+    def reset(self):
+        self.count_ = 0
+
+    def update(self, n_errors, n):
+        self.count_ += 1
+        return "drift" if self.count_ == self.at else None
+
+
+def _fit_fresh(batches):
+    est = clone(SGD)
+    for X, y in batches:
+        est.partial_fit(X, y, classes=np.array([0, 1]))
+    return est
+
+
+@pytest.mark.parametrize("reaction", ["reset", "retrain", None])
+def test_drift_reactions_do_what_they_document(batches, reaction):
+    # scored batches start at batch 1, so the 10th update is batch 10
+    ol = OnlineLearner(SGD, drift_detector=DriftAt(10), reaction=reaction, recent=3, publish=False).run(batches)
+    assert [e["batch"] for e in ol.events_] == [10] and ol.history_[10]["drift"]
+    first = {"reset": 10, "retrain": 8, None: 0}[reaction]
+    np.testing.assert_array_equal(ol.estimator_.coef_, _fit_fresh(batches[first:]).coef_)
+
+
+def test_background_model_replaces_the_model_on_drift(batches):
+    # no warnings: the background model restarts every `window` batches (here at batch 8)
+    ol = OnlineLearner(SGD, drift_detector=DriftAt(11), reaction="background", window=4, publish=False).run(batches)
+    np.testing.assert_array_equal(ol.estimator_.coef_, _fit_fresh(batches[8:]).coef_)
+
+
+def test_ddm_detects_label_flip_and_multinomial_nb_works():
+    bs = [(X, y if i < 30 else 1 - y) for i, (X, y) in enumerate(stream_batches(20_000, 6, batch_rows=500, seed=3))]
+    ol = OnlineLearner(SGD, drift_detector=DDM(), reaction="reset", publish=False).run(bs)
+    assert any(30 <= e["batch"] <= 31 for e in ol.events_), ol.events_
+    nb = OnlineLearner(MultinomialNB(), publish=False).run([(np.abs(X), y) for X, y in bs[:10]])
+    assert nb.n_batches_ == 10 and 0.4 < nb.cumulative_accuracy <= 1
