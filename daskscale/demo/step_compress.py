@@ -43,10 +43,13 @@ def run(ctx: DemoContext) -> list[str]:
         check_supported(model)
     except DaskscaleError as exc:
         # a daskscale wrapper (incremental / parallel trainer) holds the sklearn model inside
-        inner = getattr(model, "estimator_", None)
-        if inner is None:
-            return [f"skipped: {exc}"]
-        model, origin = inner, origin + " (its fitted estimator_)"
+        if hasattr(model, "as_pipeline"):
+            model, origin = model.as_pipeline(), origin + " (as a scaler + SGD pipeline)"
+        else:
+            inner = getattr(model, "estimator_", None)
+            if inner is None:
+                return [f"skipped: {exc}"]
+            model, origin = inner, origin + " (its fitted estimator_)"
         check_supported(model)
     n = X.shape[0]
     Xe, ye = X[n - EVAL_ROWS:], y[n - EVAL_ROWS:]

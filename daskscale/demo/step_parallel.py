@@ -17,7 +17,12 @@ def run(ctx: DemoContext) -> list[str]:
     store = ctx.artifacts.get("store")
     if store is None:
         return ["skipped: no demo store (the data step did not run)"]
+    from daskscale.reduce import Moments, reduce
+
     data = as_data(store, require_y=True)
+    # standardise on the fly with one Moments pass (SGD on raw, unequal scales averages poorly)
+    m = reduce(data, [Moments()])["moments"]
+    data = as_data(((data.X - m["mean"]) / m["std"]).astype("float32"), data.y)
     n_workers = len(ctx.client.scheduler_info(n_workers=-1)["workers"])
     # the last block is held out for scoring; both fits see the same training blocks
     nb = data.X.numblocks[0]

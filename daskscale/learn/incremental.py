@@ -270,6 +270,25 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             return data.X.map_blocks(f, drop_axis=1, dtype=probe.dtype)
         return data.X.map_blocks(f, chunks=(data.X.chunks[0], (probe.shape[1],)), dtype=probe.dtype)
 
+    def as_pipeline(self) -> Any:
+        """The fitted model as a plain scikit-learn object: ``estimator_``, preceded by a fitted
+        ``StandardScaler`` when ``scale=True`` (for tools that take sklearn models, e.g.
+        :func:`daskscale.compress.compress`)."""
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        if not hasattr(self, "estimator_"):
+            raise NotFittedError("Incremental is not fitted: call fit first")
+        if getattr(self, "_mean", None) is None:
+            return self.estimator_
+        sc = StandardScaler()
+        sc.mean_ = np.asarray(self._mean, dtype=np.float64)
+        sc.scale_ = np.asarray(self._scale, dtype=np.float64)
+        sc.var_ = sc.scale_ ** 2
+        sc.n_features_in_ = len(sc.mean_)
+        sc.n_samples_seen_ = 0
+        return Pipeline([("scale", sc), ("model", self.estimator_)])
+
     def predict(self, X: Any) -> Any:
         """Predictions (NumPy for in-memory input, a lazy dask array otherwise, blockwise)."""
         return self._apply("predict", X)

@@ -25,6 +25,7 @@ __all__ = ["Producer", "csv_producers", "parquet_producers", "frame_producers", 
 
 Producer = tuple[str, Callable[[], pd.DataFrame]]
 
+_MAX_CLASSES = 1000  # an integer target with at most this many values is recorded as classes
 _MISSING = "\x00"  # stands for a missing string; never a category, so it gets no code
 _SPARK_JUNK = ("_SUCCESS", "_committed_", "_started_", "_common_metadata", "_metadata")
 
@@ -125,6 +126,7 @@ class Staged:
     n_rows: int
     columns: list[str]
     uniques: dict[str, list[str]]
+    target_values: list[int] | None = None  # distinct values of an integer target (if few)
 
 
 def stage_block(
@@ -153,6 +155,7 @@ def stage_block(
     if len(df) == 0:  # a header-only block: nothing to validate or stage
         return Staged(os.path.join(staging, f"block-{index:06d}"), label, 0, cols, {})
     uniques: dict[str, list[str]] = {}
+    target_values = None
     X = np.empty((len(df), len(cols)), dtype=np.float32)
     strings: dict[str, np.ndarray] = {}
     for j, c in enumerate(cols):
@@ -180,7 +183,11 @@ def stage_block(
         if pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t):
             if t.isna().any():
                 raise SchemaError(f"{label}: target column {target!r} has missing values")
-            np.save(base + ".y.npy", t.to_numpy())
+            yv = t.to_numpy()
+            np.save(base + ".y.npy", yv)
+            if yv.dtype.kind in "biu":
+                distinct = np.unique(yv)
+                target_values = distinct.tolist() if len(distinct) <= _MAX_CLASSES else None
         else:
             vals = t.astype("string").to_numpy(dtype=object, na_value=None)
             if any(v is None for v in vals):
@@ -190,7 +197,7 @@ def stage_block(
     for c, vals in strings.items():
         filled = np.asarray([_MISSING if v is None else v for v in vals], dtype=str)
         np.save(f"{base}.s{cols.index(c) if c in cols else 'y'}.npy", filled)
-    return Staged(base, label, len(df), cols, uniques)
+    return Staged(base, label, len(df), cols, uniques, target_values)
 
 
 def load_staged(staged: Staged, categories: dict[str, list[str]], target: str | None) -> tuple[np.ndarray, np.ndarray | None]:

@@ -312,6 +312,9 @@ def _ingest_frames(producers: list[Producer], store: Any, target: str | None, fe
         X = da.concatenate(Xs)
         y = da.concatenate(ys) if ys else None
         classes = categories.get(target) if target else None
+        if target is not None and classes is None and all(s.target_values is not None for s in staged):
+            values = sorted(set().union(*(s.target_values for s in staged)))
+            classes = values if len(values) <= 1000 else None
         feature_categories = {c: v for c, v in categories.items() if c != target}
         attrs = layout.make_attrs(target=target, classes=classes, categories=feature_categories,
                                   source=source, n_rows=X.shape[0])

@@ -78,6 +78,7 @@ def test_parquet_written_like_spark(tmp_path, client):
     assert ds.X.shape == (600, 4)
     assert sorted(set(ds.X.sel(feature="year").values.tolist())) == [2020, 2021, 2022]
     assert int(ds.y.sum()) == int(df["y"].sum())
+    assert daskscale.info(store).classes == [0, 1]  # an integer target's labels are recorded
 
 
 def test_npy_memory_mapped(tmp_path, client):
