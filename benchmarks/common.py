@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,11 @@ def client(n_workers: int = 2, threads_per_worker: int = 1, memory_limit: str | 
 
     key = (n_workers, threads_per_worker, memory_limit)
     if key not in _CONNECTIONS:
+        # worker processes must import `benchmarks.*` (tasks defined there); asv loads the
+        # suite without putting the repository on sys.path, and spawned workers copy sys.path
+        root = str(Path(__file__).resolve().parents[1])
+        if root not in sys.path:
+            sys.path.insert(0, root)
         for other in list(_CONNECTIONS):
             _CONNECTIONS.pop(other).close()
         _CONNECTIONS[key] = daskscale.connect(n_workers=n_workers, threads_per_worker=threads_per_worker,
