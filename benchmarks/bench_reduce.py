@@ -65,7 +65,8 @@ class DescribeZarr:
 
     def _numpy_X(self):
         if self._np is None:
-            self._np = self.X.compute()
+            # read in this process (threads), not gathered through a worker
+            self._np = self.X.compute(scheduler="threads")
         return self._np
 
     def _describe(self):
