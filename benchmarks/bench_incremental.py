@@ -65,9 +65,10 @@ class IncrementalThroughput:
     def setup(self, rows):
         import daskscale
 
-        self.cl = client(n_workers=1, threads_per_worker=1, memory_limit="3GiB")
         self.rows = scaled(rows, 2000)
         self.store = cached_classification("inc", self.rows, N_FEATURES, chunk_rows=scaled(100_000, 500))
+        # after the store exists: cached_classification may start (and switch to) another cluster
+        self.cl = client(n_workers=1, threads_per_worker=1, memory_limit="3GiB")
         ds = daskscale.open_dataset(self.store)
         self.X, self.y = ds["X"].data, ds["y"].data
         self.blocks = [(np.asarray(self.X.blocks[i]), np.asarray(self.y.blocks[i])) for i in range(self.X.numblocks[0])]
@@ -125,9 +126,9 @@ class IncrementalMemory:
     BASE_ROWS = 250_000  # 50 MB of float32 at 50 features; 16x = 800 MB
 
     def setup(self, size):
-        self.cl = client(n_workers=1, threads_per_worker=1, memory_limit="3GiB")
         self.store = cached_classification("incmem", scaled(self.BASE_ROWS * size, 2000), N_FEATURES,
                                            chunk_rows=scaled(100_000, 500))
+        self.cl = client(n_workers=1, threads_per_worker=1, memory_limit="3GiB")
 
     def track_peak_worker_mib(self, size):
         from daskscale.learn import Incremental
