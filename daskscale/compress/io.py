@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from daskscale.models import save_model
-from daskscale.storage.atomic import atomic_file
 
 __all__ = ["save_compressed", "file_size"]
 
@@ -34,13 +33,7 @@ def save_compressed(model: Any, path: str | os.PathLike, *, metadata: dict[str, 
     >>> load_model(p).predict(np.eye(4)).tolist()
     [0, 1, 0, 1]
     """
-    path = Path(path)
-    save_model(model, path, metadata=metadata)
-    with atomic_file(path) as tmp, zipfile.ZipFile(path) as zin, \
-            zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zout:
-        for info in zin.infolist():
-            zout.writestr(info.filename, zin.read(info.filename))
-    return path
+    return save_model(model, path, metadata=metadata, compression=zipfile.ZIP_DEFLATED)
 
 
 def file_size(model: Any, path: str | os.PathLike) -> int:
