@@ -31,46 +31,123 @@ def _split(store, n_test_blocks=1):
     return train, d.X[cut:].compute(), d.y[cut:].compute()
 
 
+def _train_store(store, n_test_blocks=1):
+    """The store without its last block(s), written once next to it: what a user fits is a store
+    path (read by each worker with zarr), and the held-out block stays out of it."""
+    from pathlib import Path
+
+    from daskscale.storage import layout, write_store
+    from daskscale.storage.convert import as_data
+
+    path = Path(store).with_name(Path(store).stem + f"-train{n_test_blocks}.zarr")
+    if not path.exists():
+        d = as_data(store, require_y=True)
+        cut = d.n_rows - sum(d.row_chunks[-n_test_blocks:])
+        write_store(path, d.X[:cut], d.y[:cut], chunk_rows=d.row_chunks[0],
+                    attrs=layout.make_attrs(target="y", classes=d.classes, n_rows=cut))
+    return path
+
+
+def _read_and_fit(reader, idx, sgd):
+    import dask
+    from sklearn.linear_model import SGDClassifier
+
+    from daskscale.learn.blocks import blocks_on_heap
+
+    est = SGDClassifier(alpha=1e-3, average=sgd == "averaged", random_state=0)
+    with dask.config.set(scheduler="sync"), blocks_on_heap():
+        for i in idx:
+            est.partial_fit(*reader.read(i), classes=[0, 1])
+    return len(idx)
+
+
 class DataParallelScaling:
+    """1 replica vs 2 (one per worker) on the same 2-worker cluster, store, held-out block.
+
+    Params: ``merge_every`` (blocks per replica between merges) and ``sgd``: ``"plain"``
+    ``SGDClassifier(alpha=1e-3)`` or ``"averaged"`` (``average=True``, averaged SGD, the usual
+    choice for parameter averaging: one pass of plain SGD ends wherever its last steps put it,
+    so 1 and 2 replicas differ by run-to-run noise of a point or so, while averaged SGD's
+    iterates agree). ``track_speedup`` times 1 and 2 replicas alternately, five times each, in
+    the same call and returns the ratio of the medians.
+    """
+
     timeout = 900
     rows = 1_200_000
+    params = ([1, 3], ["plain", "averaged"])
+    param_names = ["merge_every", "sgd"]
 
-    def setup(self):
+    def setup(self, merge_every, sgd):
         store = cached_classification("par", scaled(self.rows, 2_000), N_FEATURES, chunk_rows=scaled(100_000, 200))
-        self.train, self.Xte, self.yte = _split(store)
+        _, self.Xte, self.yte = _split(store)
         self.client = client()
+        self.train = str(_train_store(store))
 
-    def _fit(self, n):
+    def _fit(self, n, merge_every, sgd):
         from sklearn.linear_model import SGDClassifier
 
         from daskscale.learn.parallel import ParameterAveraging
 
-        return ParameterAveraging(SGDClassifier(alpha=1e-3, random_state=0), epochs=1, n_replicas=n, persist=False,
+        est = SGDClassifier(alpha=1e-3, average=sgd == "averaged", random_state=0)
+        return ParameterAveraging(est, epochs=1, n_replicas=n, merge_every=merge_every, persist=False,
                                   random_state=0).fit(self.train)
 
-    def time_average_1_worker(self):
-        self._fit(1)
+    def time_average_1_worker(self, merge_every, sgd):
+        self._fit(1, merge_every, sgd)
 
-    def time_average_2_workers(self):
-        self._fit(2)
+    def time_average_2_workers(self, merge_every, sgd):
+        self._fit(2, merge_every, sgd)
 
-    def track_accuracy_1_worker(self):
-        return float(self._fit(1).estimator_.score(self.Xte, self.yte))
+    def track_speedup(self, merge_every, sgd):
+        times = {1: [], 2: []}
+        for _ in range(5):
+            for n in (1, 2):
+                t = time.perf_counter()
+                self._fit(n, merge_every, sgd)
+                times[n].append(time.perf_counter() - t)
+        return float(np.median(times[1]) / np.median(times[2]))
 
-    def track_accuracy_2_workers(self):
-        return float(self._fit(2).estimator_.score(self.Xte, self.yte))
+    def track_accuracy_1_worker(self, merge_every, sgd):
+        return float(self._fit(1, merge_every, sgd).estimator_.score(self.Xte, self.yte))
 
-    def track_rows_per_s_1_worker(self):
-        m = self._fit(1)
+    def track_accuracy_2_workers(self, merge_every, sgd):
+        return float(self._fit(2, merge_every, sgd).estimator_.score(self.Xte, self.yte))
+
+    def track_rows_per_s_1_worker(self, merge_every, sgd):
+        m = self._fit(1, merge_every, sgd)
         return m.n_rows_seen_ / m.fit_seconds_
 
-    def track_rows_per_s_2_workers(self):
-        m = self._fit(2)
+    def track_rows_per_s_2_workers(self, merge_every, sgd):
+        m = self._fit(2, merge_every, sgd)
         return m.n_rows_seen_ / m.fit_seconds_
 
-    def track_peak_worker_mib(self):
-        self._fit(2)
+    def track_peak_worker_mib(self, merge_every, sgd):
+        self._fit(2, merge_every, sgd)
         return worker_peak_memory(self.client) / 2**20
+
+    def track_ceiling_speedup(self, merge_every, sgd):
+        """This machine's ceiling: the same reads and ``partial_fit`` calls as one task on one
+        worker vs two independent tasks (half the blocks each) on two workers, no merging, no
+        rounds. Whatever parameter averaging loses below this is its own overhead."""
+        from daskscale.learn.blocks import make_reader
+
+        from daskscale.storage.convert import as_data
+
+        data = as_data(self.train, require_y=True)
+        reader = make_reader(data, self.train)
+        n = data.X.numblocks[0]
+        workers = sorted(self.client.scheduler_info(n_workers=-1)["workers"])[:2]
+        times = {1: [], 2: []}
+        for _ in range(5):
+            for k in (1, 2):
+                t = time.perf_counter()
+                self.client.gather([self.client.submit(_read_and_fit, reader, list(range(j, n, k)), sgd, workers=[w],
+                                                       pure=False) for j, w in enumerate(workers[:k])])
+                times[k].append(time.perf_counter() - t)
+        return float(np.median(times[1]) / np.median(times[2]))
+
+    track_speedup.unit = "x"
+    track_ceiling_speedup.unit = "x"
 
 
 class ExactLogistic:

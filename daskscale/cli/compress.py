@@ -16,7 +16,8 @@ from daskscale.cli.options import cluster_options, open_cluster
 @click.option("--quantize", type=click.Choice(["float32", "float16", "int8"]), default="int8", show_default=True)
 @click.option("--per-tensor", is_flag=True, help="int8 with one scale per tensor (default: per output channel).")
 @click.option("--eval", "eval_store", required=True, help="Held-out store to score on.")
-@click.option("--fine-tune", "train_store", default=None, help="Store to fine-tune on after pruning (mask fixed).")
+@click.option("--fine-tune", "train_store", default=None,
+              help="Store to fine-tune on while pruning in steps (mask fixed between steps).")
 @click.option("--epochs", type=int, default=1, show_default=True, help="Fine-tuning passes over the store.")
 @click.option("--out", default=None, help="Write the compressed model here (safe model format).")
 @click.option("--sweep", is_flag=True, help="Also measure the default sweep of settings.")
@@ -28,7 +29,7 @@ def compress(model_path: str, sparsity: float, scope: str, keep_units: float | N
              memory_limit: str | None) -> None:
     """Compress MODEL and print size, sparsity, held-out score and speed per setting."""
     from daskscale.compress import compress as do_compress
-    from daskscale.compress import fine_tune, magnitude_prune, save_compressed
+    from daskscale.compress import prune_gradually, save_compressed
     from daskscale.compress.report import DEFAULT_SWEEP, report, setting_name
     from daskscale.models import load_model
 
@@ -41,8 +42,7 @@ def compress(model_path: str, sparsity: float, scope: str, keep_units: float | N
         if out:
             m = model
             if chosen["fine_tune"]:
-                m, masks = magnitude_prune(model, sparsity, scope=scope)
-                m = fine_tune(m, masks, train_store, epochs=epochs)
+                m, _ = prune_gradually(model, sparsity, train_store, epochs=epochs, scope=scope)
             c = do_compress(m, sparsity=sparsity, scope=scope, keep_units=keep_units, quantize=quantize,
                             per_channel=not per_tensor)
             save_compressed(c, out, metadata={"compressed_from": str(model_path), "setting": setting_name(chosen)})

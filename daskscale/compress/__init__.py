@@ -5,12 +5,13 @@
 
 from daskscale.compress.compressed import CompressedClassifier, CompressedRegressor, compress
 from daskscale.compress.io import file_size, save_compressed
-from daskscale.compress.prune import (SUPPORTED, fine_tune, magnitude_prune, prune_ensemble, prune_neurons,
-                                      sparsity_of)
+from daskscale.compress.prune import (SUPPORTED, fine_tune, magnitude_prune, prune_ensemble, prune_gradually,
+                                      prune_neurons, sparsity_of, sparsity_schedule)
 from daskscale.compress.quantize import QTensor, qmatmul, quantize
 
 __all__ = ["CompressedClassifier", "CompressedRegressor", "compress", "save_compressed", "file_size",
-           "SUPPORTED", "fine_tune", "magnitude_prune", "prune_ensemble", "prune_neurons", "sparsity_of",
+           "SUPPORTED", "fine_tune", "magnitude_prune", "prune_ensemble", "prune_gradually", "prune_neurons",
+           "sparsity_of", "sparsity_schedule",
            "QTensor", "qmatmul", "quantize", "report", "CompressionReport"]
 
 

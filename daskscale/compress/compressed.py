@@ -20,7 +20,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from daskscale.compress.prune import check_sparsity, check_supported, magnitude_prune, prune_neurons
-from daskscale.compress.quantize import check_mode, pack, prepare, qmatmul, quantize, unpack
+from daskscale.compress.quantize import check_mode, pack, prepare, qmatmul, quantize, quantize_bias, unpack
 
 __all__ = ["CompressedClassifier", "CompressedRegressor", "compress"]
 
@@ -76,13 +76,12 @@ class _Compressed(BaseEstimator):
         else:
             ws, bs = [np.atleast_2d(model.coef_).T], [np.atleast_1d(model.intercept_)]
             self.activation_, out = "identity", "identity"
-        ws, bs = list(ws), list(bs)
-        if scale is not None:
-            # fold the scaler into the first layer: (x - m) / s @ W + b = x @ (W / s) + (b - (m / s) @ W)
-            bs[0] = bs[0] - (shift / scale) @ ws[0]
-            ws[0] = np.where(ws[0] != 0, ws[0] / scale[:, None], 0.0)
+        # the scaler stays a float32 step before the first layer. Folded into it, W / s would put
+        # features of very different scales in one int8 channel, and a large mean m / s would
+        # multiply the weights' rounding error (x @ W' - (m / s) @ W cancels, the error does not)
+        self.input_scaler_ = None if scale is None else np.asarray([shift, scale], dtype=np.float32)
         self.layers_ = [quantize(w, mode, per_channel=self.per_channel) for w in ws]
-        self.intercepts_ = [np.asarray(b, dtype=np.float32) for b in bs]
+        self.intercepts_ = [quantize_bias(b, mode) for b in bs]
         self._ops = [prepare(q) for q in self.layers_]
         self.out_activation_ = out
         self.proba_ = _proba_kind(model, kind)
@@ -97,9 +96,10 @@ class _Compressed(BaseEstimator):
     # -- size --------------------------------------------------------------------------
     @property
     def nbytes_(self) -> int:
-        """Bytes of the weights, scales, masks and biases in memory."""
+        """Bytes of the weights, scales, masks, biases and input scaler in memory."""
         check_is_fitted(self, "layers_")
-        return sum(q.nbytes for q in self.layers_) + sum(b.nbytes for b in self.intercepts_)
+        pre = 0 if self.input_scaler_ is None else self.input_scaler_.nbytes
+        return sum(q.nbytes for q in self.layers_) + sum(b.nbytes for b in self.intercepts_) + pre
 
     @property
     def sparsity_(self) -> float:
@@ -110,17 +110,17 @@ class _Compressed(BaseEstimator):
 
     def __getstate__(self) -> dict:
         # the widened matmul operands are a per-process cache, never written to a file; the
-        # layers travel as three flat arrays (see quantize.pack) to keep files small
+        # layers travel as one byte array (see quantize.pack) to keep files small
         state = dict(super().__getstate__())  # object.__getstate__ returns __dict__ itself
         state.pop("_ops", None)
         if "layers_" in state:
-            state["packed_"] = pack(state.pop("layers_"), state.pop("intercepts_"))
+            state["packed_"] = pack(state.pop("layers_"), state.pop("intercepts_"), state.pop("input_scaler_", None))
         return state
 
     def __setstate__(self, state: dict) -> None:
         state = dict(state)
-        if "packed_" in state:
-            state["layers_"], state["intercepts_"] = unpack(state.pop("packed_"))
+        if "packed_" in state:  # one byte array; a dict of three arrays in older files
+            state["layers_"], state["intercepts_"], state["input_scaler_"] = unpack(state.pop("packed_"))
             state["_ops"] = [prepare(q) for q in state["layers_"]]
         super().__setstate__(state)
 
@@ -129,6 +129,8 @@ class _Compressed(BaseEstimator):
         """Raw output (before the output activation) for a NumPy block."""
         ops = self._ops
         h = np.asarray(X, dtype=np.float32)
+        if self.input_scaler_ is not None:
+            h = (h - self.input_scaler_[0]) / self.input_scaler_[1]
         last = len(self.layers_) - 1
         for i, (q, b, op) in enumerate(zip(self.layers_, self.intercepts_, ops)):
             h = qmatmul(h, q, op, b)

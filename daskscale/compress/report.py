@@ -20,7 +20,7 @@ import pandas as pd
 
 from daskscale.compress.compressed import compress
 from daskscale.compress.io import file_size
-from daskscale.compress.prune import check_sparsity, check_supported, fine_tune, magnitude_prune
+from daskscale.compress.prune import check_sparsity, check_supported, prune_gradually
 from daskscale.compress.quantize import check_mode
 
 __all__ = ["report", "CompressionReport", "DEFAULT_SWEEP", "setting_name"]
@@ -120,10 +120,12 @@ def report(model: Any, eval_data: Any, settings: list[dict[str, Any]] | None = N
     eval_data : store path, dask/NumPy array, DataFrame (held-out rows, with ``y``)
     settings : list of dict
         Keys ``sparsity``, ``quantize``, ``per_channel``, ``scope``, ``keep_units``, and
-        ``fine_tune`` (True: fine-tune the pruned model on ``train_data`` with the mask fixed).
+        ``fine_tune`` (True: prune gradually while fine-tuning on ``train_data``, the mask fixed
+        between steps, :func:`~daskscale.compress.prune_gradually`).
         Default :data:`DEFAULT_SWEEP`.
     y : target of ``eval_data`` when it is an array.
     train_data : store path or ``(X, y)`` for fine-tuning.
+    fine_tune_epochs : passes over ``train_data`` while pruning and fine-tuning.
 
     Returns
     -------
@@ -156,9 +158,9 @@ def report(model: Any, eval_data: Any, settings: list[dict[str, Any]] | None = N
                 from daskscale.errors import SchemaError
 
                 raise SchemaError(f"setting {s} asks for fine-tuning but no train_data was given")
-            m, masks = magnitude_prune(model, s["sparsity"], scope=s.get("scope", "global"))
             tx, ty = train_data if isinstance(train_data, tuple) else (train_data, None)
-            m = fine_tune(m, masks, tx, ty, epochs=fine_tune_epochs)
+            m, _ = prune_gradually(model, s["sparsity"], tx, ty, epochs=fine_tune_epochs,
+                                   scope=s.get("scope", "global"))
         c = compress(m, sparsity=s.get("sparsity", 0.0), scope=s.get("scope", "global"),
                      keep_units=s.get("keep_units"), quantize=s.get("quantize"),
                      per_channel=s.get("per_channel", True))

@@ -161,14 +161,15 @@ class GridEstimator(MetaEstimatorMixin, BaseEstimator):
         kw = dict(fit_params)
         if is_classifier(est) and "classes" not in kw:
             kw["classes"] = np.unique(data.y.compute())
-        n = data.X.numblocks[0]
-        parts = [(data.X.blocks[i], data.y.blocks[i] if data.y is not None else None) for i in range(n)]
+        # one task per grid block (read, mask, stack fused) and one transfer of its (X, y)
+        parts = data.block_tasks()
+        n = len(parts)
         client = current_client()
         ahead = 2
         pending: list[Any] = []
 
         def submit(i: int) -> Any:
-            return client.compute(list(parts[i])) if client is not None else parts[i]
+            return client.compute(parts[i]) if client is not None else parts[i]
 
         for i in range(min(ahead, n)):
             pending.append(submit(i))
@@ -176,7 +177,7 @@ class GridEstimator(MetaEstimatorMixin, BaseEstimator):
             job = pending.pop(0)
             if i + ahead < n:
                 pending.append(submit(i + ahead))
-            Xb, yb = [f.result() for f in job] if client is not None else dask.compute(*job)
+            Xb, yb = job.result() if client is not None else job.compute()
             if len(Xb):
                 est.partial_fit(Xb, yb, **kw)
 

@@ -3,9 +3,10 @@
 Two ways back, both lazy and with the grid's own chunks (one output block per grid block):
 
 - :func:`unstack` scatters a row array (one row chunk per grid block, as made by
-  :func:`daskscale.grid.stack.stack_to_data`) back into the grid; masked cells are NaN.
-  Under the "finite" rule the validity of each block is recomputed from the features, so
-  the features are read once more;
+  :func:`daskscale.grid.stack.stack_to_data`) back into the grid, one task per block; masked
+  cells are NaN. Under the "mask" rule a block task reads only the mask block; under the
+  "finite" rule the validity of each block is recomputed from the features, so the features
+  are read once more;
 - :func:`apply_to_grid` runs a function on each grid block's rows and writes its output
   straight into the block: the estimator's ``predict`` path, one task per block, no row
   counts needed and no gather.
@@ -26,7 +27,7 @@ import xarray as xr
 from dask.highlevelgraph import HighLevelGraph
 
 from daskscale.errors import SchemaError
-from daskscale.grid.stack import GridData, GridLayout, block_rows
+from daskscale.grid.stack import GridData, GridLayout, expand, finite_cells, gather_rows
 from daskscale.storage.atomic import atomic_dir
 
 __all__ = ["unstack", "apply_to_grid", "to_zarr", "fill_dtype"]
@@ -50,13 +51,13 @@ def _scatter(values: np.ndarray, valid: np.ndarray, shape: tuple[int, ...], n_ou
     return out.reshape(shape + tail)
 
 
-def _grid_shape(spec: tuple[bool, ...], first: np.ndarray) -> tuple[int, ...]:
-    return first.shape[1:] if spec[0] else first.shape
+def _unstack_mask_block(mask_axes, shape, n_out, dtype, values, mask):
+    valid = expand(np.asarray(mask, dtype=bool), mask_axes, shape).reshape(-1)
+    return _scatter(np.asarray(values), valid, shape, n_out, dtype)
 
 
-def _unstack_block(spec, has_mask, has_target, n_out, dtype, values, *blocks):
-    valid = block_rows(spec, has_mask, has_target, True, None, *blocks)[2]
-    return _scatter(np.asarray(values), valid, _grid_shape(spec, blocks[0]), n_out, dtype)
+def _unstack_finite_block(spec, target_axes, shape, n_out, dtype, values, *blocks):
+    return _scatter(np.asarray(values), finite_cells(spec, target_axes, *blocks), shape, n_out, dtype)
 
 
 def _layout_of(layout: GridLayout | GridData) -> GridLayout:
@@ -108,27 +109,33 @@ def unstack(values: Any, layout: GridLayout | GridData, *, name: str | None = No
     if n_out and extra_dim is None:
         extra_dim = ("output", None)
     dtype = fill_dtype(v.dtype)
-    k = len(lay.sample_dims)
-    args = lay.block_args(with_target=True)
+    # under the mask rule the kept cells are the mask's: the features are not read again
+    masked = lay.mask is not None
+    spec, m_axes, t_axes = lay.block_spec(with_target=True)
+    args = [lay.mask] if masked else [*lay.arrays, *([lay.target] if lay.target is not None else [])]
     token = dask.base.tokenize(v, *args)
     name_ = f"grid-unstack-{token}"
-    has_m, has_t = lay.mask is not None, lay.target is not None
+    head: tuple[Any, ...] = (_unstack_mask_block, m_axes) if masked else (_unstack_finite_block, spec, t_axes)
     dsk: dict[Any, Any] = {}
     for i, idx in enumerate(np.ndindex(*lay.numblocks)):
-        keys = [(a.name, *(((0,) if a.ndim == k + 1 else ()) + idx)) for a in args]
+        keys = lay.block_keys(idx, with_features=not masked, with_target=not masked)
         vkey = (v.name, i, 0) if n_out else (v.name, i)
-        dsk[(name_, *idx) + ((0,) if n_out else ())] = (
-            _unstack_block, tuple(lay.wide), has_m, has_t, n_out, dtype, vkey, *keys)
+        dsk[(name_, *idx) + ((0,) if n_out else ())] = (*head, lay.block_shape(idx), n_out, dtype, vkey, *keys)
     graph = HighLevelGraph.from_collections(name_, dsk, dependencies=[v, *args])
     chunks = lay.chunks + (((n_out,),) if n_out else ())
     out = da.Array(graph, name_, chunks=chunks, dtype=dtype)
     return lay.template(out, name=name, extra_dim=extra_dim if n_out else None, attrs=attrs)
 
 
-def _apply_block(func, spec, has_mask, n_out, dtype, *blocks):
-    rows, _, valid = block_rows(spec, has_mask, False, False, None, *blocks)
-    values = func(rows) if len(rows) else np.empty((0,) + ((n_out,) if n_out else ()), dtype=dtype)
-    return _scatter(np.asarray(values), valid, _grid_shape(spec, blocks[0]), n_out, dtype)
+def _apply_block(func, spec, mask_axes, n_out, dtype, *blocks):
+    rows, _, lead, keep = gather_rows(spec, mask_axes, None, False, None, *blocks)
+    tail = (n_out,) if n_out else ()
+    values = func(rows) if len(rows) else np.empty((0,) + tail, dtype=dtype)
+    shape = blocks[0].shape[1:] if spec[0] else blocks[0].shape
+    # scatter per leading slice (e.g. per day under a (lat, lon) mask): no block-sized index
+    out = np.full((lead, keep.size) + tail, np.nan if dtype.kind == "f" else None, dtype=dtype)
+    out[:, keep] = np.asarray(values).reshape((lead, -1) + tail)
+    return out.reshape(shape + tail)
 
 
 def apply_to_grid(func: Callable[[np.ndarray], np.ndarray], layout: GridLayout, *, dtype: Any,
@@ -142,13 +149,11 @@ def apply_to_grid(func: Callable[[np.ndarray], np.ndarray], layout: GridLayout, 
     """
     k = len(layout.sample_dims)
     ind = tuple(range(1, k + 1))
-    pairs: list[Any] = []
-    for a in layout.block_args(with_target=False):
-        pairs += [a, ((0,) + ind) if a.ndim == k + 1 else ind]
+    spec, m_axes, _ = layout.block_spec(with_target=False)
     dtype = fill_dtype(dtype)
     out_ind = ind + ((k + 1,) if n_out else ())
-    out = da.blockwise(_apply_block, out_ind, func, None, tuple(layout.wide), None, layout.mask is not None, None,
-                       n_out, None, dtype, None, *pairs, dtype=dtype, concatenate=True,
+    out = da.blockwise(_apply_block, out_ind, func, None, spec, None, m_axes, None, n_out, None, dtype, None,
+                       *layout.blockwise_args(with_target=False), dtype=dtype, concatenate=True,
                        new_axes={k + 1: n_out} if n_out else None, meta=np.empty((0,) * len(out_ind), dtype))
     return layout.template(out, name=name, extra_dim=extra_dim if n_out else None, attrs=attrs)
 

@@ -21,22 +21,34 @@ blocks in memory instead of one (memory ~ ``(k + max_in_flight) x block``). Effe
 matters when rows are ordered within the store (sorted by time or by label), where it
 removes the bias of batches drawn from one region; on i.i.d. rows it changes accuracy within
 noise (see ``benchmarks/bench_incremental.py`` and notebook 02).
+
+Allocator (:func:`blocks_on_heap`): a Dask nanny starts its workers with
+``MALLOC_TRIM_THRESHOLD_=65536``, which also freezes glibc's mmap threshold at 128 KiB. Every
+block (and zarr's compressed and decoded copies of it) is then a fresh ``mmap``, page-faulted
+in by the kernel and unmapped again a moment later; measured on a worker, that made reading
+two times slower and, through the unmapping, slowed the training thread too. While blocks
+stream, the thresholds are raised so freed blocks are reused from the heap; afterwards they
+are reset to the environment's values and the free memory is handed back (``malloc_trim``).
 """
 
 from __future__ import annotations
 
+import ctypes
 import math
+import mmap
 import os
+import threading
 from collections import deque
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from daskscale.storage.convert import Data
 
 __all__ = ["ArrayReader", "ZarrReader", "DaskReader", "make_reader", "iter_blocks", "epoch_units",
-           "mini_batches", "split_blocks"]
+           "mini_batches", "split_blocks", "blocks_on_heap"]
 
 
 def _bounds(row_chunks: Sequence[int]) -> np.ndarray:
@@ -71,7 +83,13 @@ class ArrayReader(_Reader):
 
 
 class ZarrReader(_Reader):
-    """Chunks of a daskscale store read directly with zarr; picklable (opens lazily)."""
+    """Chunks of a daskscale store read directly with zarr; picklable (opens lazily).
+
+    A block that is exactly one chunk of a local Zarr v3 array encoded ``bytes`` (+ ``blosc``)
+    is decoded straight from its chunk file into the block's array (:class:`_ChunkFile`):
+    zarr's generic path would copy it twice more through its own buffers. Any other layout
+    (another codec, sharding, a remote store, a missing chunk) is read by zarr.
+    """
 
     def __init__(self, path: str | os.PathLike, row_chunks: Sequence[int], has_y: bool = True):
         self.path, self.bounds, self.has_y = str(path), _bounds(row_chunks), has_y
@@ -80,15 +98,93 @@ class ZarrReader(_Reader):
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_arrays": None}
 
-    def read(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
+    def _open(self) -> Any:
         if self._arrays is None:
             import zarr
 
             g = zarr.open_group(self.path, mode="r")
-            self._arrays = (g["X"], g["y"] if self.has_y and "y" in g else None)
-        X, y = self._arrays
+            X, y = g["X"], (g["y"] if self.has_y and "y" in g else None)
+            self._arrays = (X, y, _ChunkFile.of(X), None if y is None else _ChunkFile.of(y))
+        return self._arrays
+
+    def read(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
+        X, y, fx, fy = self._open()
         a, b = self.rows(i)
-        return X[a:b], (None if y is None else y[a:b])
+        xb = fx.read(a, b) if fx is not None else None
+        xb = X[a:b] if xb is None else xb
+        if y is None:
+            return xb, None
+        yb = fy.read(a, b) if fy is not None else None
+        return xb, (y[a:b] if yb is None else yb)
+
+
+class _ChunkFile:
+    """Whole row chunks of a local Zarr v3 array, decoded from their files into NumPy arrays.
+
+    Only the layout whose decoding is fully known is handled: regular chunks with one chunk
+    across the non-row dimensions, codecs ``bytes`` (native byte order) then optionally
+    ``blosc``, no sharding. :meth:`read` returns ``None`` whenever zarr should read instead.
+    """
+
+    def __init__(self, folder: str, encode: Any, dtype: np.dtype, chunk_shape: tuple, n_rows: int, blosc: bool):
+        self.folder, self.encode, self.dtype = folder, encode, dtype
+        self.chunk_shape, self.n_rows, self.blosc = chunk_shape, n_rows, blosc
+
+    @classmethod
+    def of(cls, arr: Any) -> "_ChunkFile | None":
+        import sys
+
+        try:
+            from zarr.codecs import BloscCodec, BytesCodec
+            from zarr.storage import LocalStore
+
+            meta = arr.metadata
+            codecs = list(meta.codecs)
+            if (meta.zarr_format != 3 or not isinstance(arr.store, LocalStore) or arr.dtype.kind not in "biuf"
+                    or not codecs or len(codecs) > 2 or type(codecs[0]) is not BytesCodec
+                    or (len(codecs) == 2 and type(codecs[1]) is not BloscCodec)
+                    or tuple(arr.chunks[1:]) != tuple(arr.shape[1:])):
+                return None
+            endian = codecs[0].endian
+            if arr.dtype.itemsize > 1 and (endian is None or endian.value != sys.byteorder):
+                return None
+            folder = os.path.join(str(arr.store.root), arr.path)
+            return cls(folder, meta.chunk_key_encoding.encode_chunk_key, np.dtype(arr.dtype), tuple(arr.chunks),
+                       int(arr.shape[0]), len(codecs) == 2)
+        except Exception:  # noqa: BLE001 - any doubt about the layout: let zarr read it
+            return None
+
+    def read(self, a: int, b: int) -> np.ndarray | None:
+        rows = self.chunk_shape[0]
+        k, off = divmod(a, rows)
+        if off or b != min(a + rows, self.n_rows):
+            return None
+        key = self.encode((k,) + (0,) * (len(self.chunk_shape) - 1))
+        try:
+            f = open(os.path.join(self.folder, key), "rb")
+        except FileNotFoundError:  # an unwritten chunk holds the fill value: zarr knows it
+            return None
+        with f:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                return None
+            # decoded straight from the page cache: no copy of the compressed bytes
+            with mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) as raw:
+                return self._decode(raw, size, b - a)
+
+    def _decode(self, raw: Any, size: int, n: int) -> np.ndarray | None:
+        out = np.empty(self.chunk_shape, dtype=self.dtype)
+        if self.blosc:
+            from numcodecs import blosc
+
+            if size < 16 or int.from_bytes(raw[4:8], "little") != out.nbytes:  # header: uncompressed size
+                return None
+            blosc.decompress(raw, out)  # releases the GIL: overlaps training
+        elif size == out.nbytes:
+            out.reshape(-1).view(np.uint8)[:] = np.frombuffer(raw, dtype=np.uint8)
+        else:
+            return None
+        return out if n == len(out) else out[:n]
 
 
 class DaskReader(_Reader):
@@ -155,26 +251,37 @@ def epoch_units(blocks: Sequence[int], epoch: int, *, seed: int | None, shuffle:
     return [order[i:i + g].tolist() for i in range(0, len(order), g)]
 
 
-def iter_blocks(reader: _Reader, order: Sequence[int], *, max_in_flight: int = 2) -> Iterator[tuple[int, tuple]]:
+def iter_blocks(reader: _Reader, order: Sequence[int], *, max_in_flight: int = 2,
+                prepare: Callable[[int, tuple], Any] | None = None) -> Iterator[tuple[int, Any]]:
     """Yield ``(block_index, (X, y))`` in ``order``, reading ahead ``max_in_flight`` blocks.
 
     At most ``max_in_flight`` blocks are being read or waiting; the consumer holds one more.
+    ``prepare(i, (X, y))``, when given, runs in the prefetch thread right after the read and
+    its result is yielded instead of ``(X, y)``: per-block checks, scaling and row permutation
+    then overlap training too (NumPy releases the GIL for them).
 
     Examples
     --------
     >>> r = ArrayReader(np.arange(10.0).reshape(5, 2), None, [2, 2, 1])
     >>> [(i, xy[0].shape[0]) for i, xy in iter_blocks(r, [2, 0, 1])]
     [(2, 1), (0, 2), (1, 2)]
+    >>> [n for _, n in iter_blocks(r, [0, 2], prepare=lambda i, xy: len(xy[0]))]
+    [2, 1]
     """
     order = list(order)
     depth = max(1, int(max_in_flight))
+
+    def load(i: int) -> Any:
+        block = reader.read(i)
+        return block if prepare is None else prepare(i, block)
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="daskscale-prefetch") as pool:
         pending: deque = deque()
         nxt = 0
         try:
             while nxt < len(order) or pending:
                 while nxt < len(order) and len(pending) < depth:
-                    pending.append((order[nxt], pool.submit(reader.read, order[nxt])))
+                    pending.append((order[nxt], pool.submit(load, order[nxt])))
                     nxt += 1
                 i, fut = pending.popleft()
                 yield i, fut.result()
@@ -198,3 +305,53 @@ def mini_batches(n_rows: int, batch_size: int | None, rng: np.random.Generator |
         return [idx]
     k = math.ceil(n_rows / batch_size)
     return [idx[j * batch_size:(j + 1) * batch_size] for j in range(k)]
+
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_HEAP_MMAP_THRESHOLD = 32 * 2**20  # glibc's largest allowed value on 64-bit: blocks up to 32 MB
+_HEAP_TRIM_THRESHOLD = 1 << 30
+_heap_users = [0]
+_heap_lock = threading.Lock()
+
+
+def _glibc() -> Any:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    except OSError:  # not glibc (macOS, Windows, musl)
+        return None
+
+
+@contextmanager
+def blocks_on_heap() -> Iterator[None]:
+    """Keep block-sized buffers on the malloc heap while blocks stream (see the module notes).
+
+    Only acts in a process whose environment fixes ``MALLOC_TRIM_THRESHOLD_`` (Dask workers):
+    elsewhere glibc's dynamic mmap threshold already adapts to block-sized buffers. Nested and
+    concurrent uses are counted; the last one out restores the environment's thresholds.
+
+    Examples
+    --------
+    >>> with blocks_on_heap():
+    ...     block = np.ones((1000, 50))
+    """
+    trim_env = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    libc = _glibc() if trim_env is not None else None
+    if libc is None:
+        yield
+        return
+    with _heap_lock:
+        _heap_users[0] += 1
+        if _heap_users[0] == 1:
+            libc.mallopt(_M_MMAP_THRESHOLD, _HEAP_MMAP_THRESHOLD)
+            libc.mallopt(_M_TRIM_THRESHOLD, _HEAP_TRIM_THRESHOLD)
+    try:
+        yield
+    finally:
+        with _heap_lock:
+            _heap_users[0] -= 1
+            if _heap_users[0] == 0:
+                libc.mallopt(_M_MMAP_THRESHOLD, int(os.environ.get("MALLOC_MMAP_THRESHOLD_", 128 * 1024)))
+                libc.mallopt(_M_TRIM_THRESHOLD, int(trim_env))
+                libc.malloc_trim(0)

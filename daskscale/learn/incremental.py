@@ -406,6 +406,8 @@ def _follow(client: Any, fut: Any, run: str, bar: Any) -> tuple:
             wait(fut, timeout=0.25)  # returns as soon as the fit ends: no polling latency
         except Exception:  # noqa: BLE001 - distributed raises a TimeoutError type of its own
             pass
+        if fut.done():  # the result carries the final state: no round trip for metrics
+            break
         try:
             msgs = [m for _, m in client.get_events(METRICS_TOPIC) if m.get("run") == run]
         except Exception:  # noqa: BLE001 - the bar is cosmetic; the result below is what matters
@@ -419,4 +421,7 @@ def _follow(client: Any, fut: Any, run: str, bar: Any) -> tuple:
             elif m.get("rows_per_s"):
                 bar.set_postfix({"rows/s": f"{m['rows_per_s']:,.0f}"}, refresh=False)
         seen = len(msgs)
-    return fut.result()
+    est, state, hist = fut.result()
+    if state["blocks_done"] > done:
+        bar.update(state["blocks_done"] - done)
+    return est, state, hist

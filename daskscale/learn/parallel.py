@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import copy
 import time
+from collections import deque
+from dataclasses import dataclass
 import warnings
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import dask
 import numpy as np
@@ -25,6 +27,7 @@ from sklearn.base import BaseEstimator, clone, is_classifier
 
 from daskscale.errors import ClusterError, InputTypeError, NotFittedError
 from daskscale.reduce import Reducer
+from daskscale.learn.blocks import ArrayReader, blocks_on_heap, make_reader
 from daskscale.learn.predict import classes_of
 from daskscale.storage.convert import Data, as_data
 
@@ -101,8 +104,14 @@ class ModelAverage(Reducer):
         return None
 
 
-def _train_shard(model: Any, blocks: list[tuple[np.ndarray, np.ndarray]], classes: Any, first: bool) -> tuple[Any, int]:
-    """Runs on a worker: fold ``partial_fit`` over this replica's blocks of the round."""
+def _train_shard(model: Any, blocks: Iterable[tuple[np.ndarray, np.ndarray]], classes: Any, first: bool) -> tuple[Any, int]:
+    """Runs on a worker: fold ``partial_fit`` over this replica's blocks of the round.
+
+    The model is copied first: the merged model of the last round is one object in its worker's
+    memory, and the replica that runs there must not train it in place under the other replicas
+    still fetching it.
+    """
+    model = copy.deepcopy(model)
     n = 0
     for X, y in blocks:
         if len(X) == 0:
@@ -114,6 +123,19 @@ def _train_shard(model: Any, blocks: list[tuple[np.ndarray, np.ndarray]], classe
         first = False
         n += len(X)
     return model, n
+
+
+def _read_and_train(model: Any, reader: Any, idx: list[int], classes: Any, first: bool) -> tuple[Any, int]:
+    """Runs on a worker: read this replica's blocks one at a time, right here, and train on each.
+
+    Reading inside the training task (rather than as separate read tasks) keeps one block in
+    memory at a time and spares the worker a task and a 20 MB intermediate result per block.
+    """
+    import dask
+
+    # sync: a DaskReader computes its block here, not via the cluster
+    with dask.config.set(scheduler="sync"), blocks_on_heap():
+        return _train_shard(model, (reader.read(i) for i in idx), classes, first)
 
 
 def _merge_replicas(results: list[tuple[Any, int]]) -> Any:
@@ -131,6 +153,16 @@ def _rows_of(results: list[tuple[Any, int]]) -> list[int]:
 
 def _pair(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(X), np.asarray(y)
+
+
+@dataclass
+class _Round:
+    """One submitted round: each worker's block indices, its replicas, the model it started from, the merge."""
+
+    spec: list[tuple[str, list[int]]]
+    futs: list[Any]
+    start: Any
+    merged: Any
 
 
 class ParameterAveraging(BaseEstimator):
@@ -194,7 +226,7 @@ class ParameterAveraging(BaseEstimator):
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None) -> "ParameterAveraging":
         """Fit replicas on shards of the row blocks of ``X`` (anything :func:`as_data` accepts)."""
-        from distributed import get_client, wait
+        from distributed import get_client
 
         if self.estimator is None or not hasattr(self.estimator, "partial_fit"):
             raise InputTypeError(f"{type(self.estimator).__name__} has no partial_fit; parameter averaging "
@@ -206,41 +238,59 @@ class ParameterAveraging(BaseEstimator):
             raise ClusterError("the cluster has no workers: start some or connect to a running cluster")
         workers = workers[: self.n_replicas or len(workers)]
         classes = classes_of(data) if is_classifier(self.estimator) else None
-        xb = data.X.to_delayed(optimize_graph=True)[:, 0]
-        yb = data.y.to_delayed(optimize_graph=True)
-        pairs = [dask.delayed(_pair, pure=True)(a, b) for a, b in zip(xb, yb)]
-        persist = self._should_persist(client, data)
-        rng = np.random.default_rng(self.random_state)
+        reader = make_reader(data, X)
+        # NumPy input is already in memory: ship its blocks once rather than with every round's task
+        persist = isinstance(reader, ArrayReader) or self._should_persist(client, data)
+        if persist:  # each block read once, by its replica's worker, and kept there between epochs
+            xb = data.X.to_delayed(optimize_graph=True)[:, 0]
+            yb = data.y.to_delayed(optimize_graph=True)
+            pairs = [dask.delayed(_pair, pure=True)(a, b) for a, b in zip(xb, yb)]
         model = clone(self.estimator)
         if self.random_state is not None and "random_state" in model.get_params():
             model.set_params(random_state=self.random_state)
-        current: Any = model
         self.n_rows_seen_, self.rounds_, self.replicas_lost_ = 0, 0, 0
         self._reported: set[str] = set()
         cache: dict[int, Any] = {}
         t0 = time.perf_counter()
+        todo = self._rounds(data.X.numblocks[0], workers)
+        current: Any = model
         first = True
-        for _ in range(int(self.epochs)):
-            order = rng.permutation(len(pairs)) if self.shuffle else np.arange(len(pairs))
-            shards = [list(order[i::len(workers)]) for i in range(len(workers))]
-            k = max(1, int(self.merge_every))
-            for start in range(0, max(len(s) for s in shards), k):
-                futs, used = [], []
-                for w, shard in zip(workers, shards):
-                    idx = shard[start:start + k]
-                    if not idx:
-                        continue
-                    blocks = [self._block(client, pairs, i, w, cache) for i in idx]
-                    futs.append(client.submit(_train_shard, current, blocks, classes, first, workers=[w],
-                                              allow_other_workers=True, pure=False))
-                    used.append(w)
-                    if not persist:
-                        cache.clear()
-                current, first = self._merge_round(client, futs, used, current, wait), False
-                self.rounds_ += 1
-                if self.callback is not None:
-                    self.callback(self.rounds_, current)
+        inflight: deque[_Round] = deque()
+        rows: list[Any] = []
+        while todo or inflight:
+            if todo and len(inflight) < self.PIPELINE:
+                # submitted ahead: the next round's reads and training queue behind this one's merge,
+                # so a worker never sits idle waiting for the client between rounds
+                spec = todo.popleft()
+                futs = [client.submit(_train_shard, current, [self._block(client, pairs, i, w, cache) for i in idx],
+                                      classes, first, workers=[w], allow_other_workers=True, pure=False)
+                        if persist else
+                        client.submit(_read_and_train, current, reader, idx, classes, first, workers=[w],
+                                      allow_other_workers=True, pure=False)
+                        for w, idx in spec]
+                merged = client.submit(_merge_replicas, futs, pure=False)
+                inflight.append(_Round(spec, futs, current, merged))
+                current, first = merged, False
+                continue
+            done = inflight.popleft()
+            ok = self._settle(client, done)
+            settled = done.merged
+            if len(ok) < len(done.futs):
+                # lost or stuck replicas: merge the ones that finished and redo the rounds queued after it
+                for later in inflight:
+                    for f in (*later.futs, later.merged):
+                        f.cancel()
+                done.merged.cancel()
+                todo.extendleft(reversed([r.spec for r in inflight]))
+                inflight.clear()
+                current = settled = client.submit(_merge_replicas, ok, pure=False) if ok else done.start
+                first = not hasattr(current, "result")  # nothing learned yet: classes go with the next call
+            rows.append(client.submit(_rows_of, ok, pure=False))
+            self.rounds_ += 1
+            if self.callback is not None:
+                self.callback(self.rounds_, settled)
         self.estimator_ = current.result(timeout=self.timeout) if hasattr(current, "result") else current
+        self.n_rows_seen_ = int(sum(sum(r) for r in client.gather(rows)))
         self.fit_seconds_ = time.perf_counter() - t0
         self.n_replicas_ = len(workers)
         if classes is not None:
@@ -249,6 +299,22 @@ class ParameterAveraging(BaseEstimator):
         for f in cache.values():
             f.release()
         return self
+
+    #: rounds in flight at once: one settling while the next is already queued on the workers
+    PIPELINE = 2
+
+    def _rounds(self, n_blocks: int, workers: list[str]) -> "deque[list[tuple[str, list[int]]]]":
+        """Every round of the fit, in order: per round, each worker's block indices."""
+        rng = np.random.default_rng(self.random_state)
+        k = max(1, int(self.merge_every))
+        out: deque[list[tuple[str, list[int]]]] = deque()
+        for _ in range(int(self.epochs)):
+            order = rng.permutation(n_blocks) if self.shuffle else np.arange(n_blocks)
+            shards = [list(order[i::len(workers)]) for i in range(len(workers))]
+            for start in range(0, max(len(s) for s in shards), k):
+                spec = [(w, [int(i) for i in s[start:start + k]]) for w, s in zip(workers, shards)]
+                out.append([(w, idx) for w, idx in spec if idx])
+        return out
 
     def _should_persist(self, client: Any, data: Data) -> bool:
         if self.persist != "auto":
@@ -263,34 +329,33 @@ class ParameterAveraging(BaseEstimator):
             cache[i] = client.compute(pairs[i], workers=[worker], allow_other_workers=True)
         return cache[i]
 
-    def _merge_round(self, client: Any, futs: list[Any], used: list[str], previous: Any, wait: Any) -> Any:
+    def _settle(self, client: Any, done: "_Round") -> list[Any]:
+        """Wait (with the timeout) for a round's replicas; warn about lost workers; the finished ones."""
         from distributed import TimeoutError as DTimeout
+        from distributed import wait
 
         try:
-            wait(futs, timeout=self.timeout)
+            wait(done.futs, timeout=self.timeout)
         except (DTimeout, TimeoutError):
             pass
-        ok = [f for f in futs if f.status == "finished"]
-        lost = [w for f, w in zip(futs, used) if f.status != "finished"]
-        # a worker that left the cluster since it was given a shard (even between rounds, when its
-        # task is then quietly rerun elsewhere) is reported once
+        used = [w for w, _ in done.spec]
+        ok = [f for f in done.futs if f.status == "finished"]
+        lost = [w for f, w in zip(done.futs, used) if f.status != "finished"]
+        # a worker that left the cluster since it was given a shard (even when its task was then
+        # quietly rerun elsewhere) is reported once
         gone = set(used) - set(client.scheduler_info(n_workers=-1)["workers"]) - self._reported
         self._reported |= gone
         if lost or gone:
             self.replicas_lost_ += len(lost) or len(gone)
             warnings.warn(f"round {self.rounds_ + 1}: worker(s) {sorted(set(lost) | set(gone))} lost or timed "
-                          f"out after {self.timeout:.0f} s; {len(ok)} of {len(futs)} replicas merged and the fit "
-                          "continues on the remaining workers", ReplicaLostWarning, stacklevel=3)
-            for f in futs:
+                          f"out after {self.timeout:.0f} s; {len(ok)} of {len(done.futs)} replicas merged and the "
+                          "fit continues on the remaining workers", ReplicaLostWarning, stacklevel=3)
+            for f in done.futs:
                 if f.status != "finished":
                     f.cancel()
-        if not ok:
-            if hasattr(previous, "result"):
-                return previous
+        if not ok and not hasattr(done.start, "result"):
             raise ClusterError(f"round {self.rounds_ + 1}: no replica finished within {self.timeout} s")
-        merged = client.submit(_merge_replicas, ok, pure=False)
-        self.n_rows_seen_ += sum(client.gather(client.submit(_rows_of, ok, pure=False)))
-        return merged
+        return ok
 
     # -------------------------------------------------------------- predict
     def _check(self) -> Any:

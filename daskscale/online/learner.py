@@ -39,6 +39,7 @@ from sklearn.base import clone, is_classifier
 
 from daskscale.errors import InputTypeError, SchemaError
 from daskscale.online.drift import make_detector
+from daskscale.online.linear import linear_predict as _linear_predict
 from daskscale.online.sources import as_source
 from daskscale.reduce import Moments, update
 
@@ -47,6 +48,9 @@ __all__ = ["OnlineLearner"]
 log = logging.getLogger("daskscale.online")
 
 REACTIONS = ("reset", "retrain", "background", None)
+
+#: the streaming statistics, one reducer set for every learner (reducers hold parameters only)
+STATISTICS = {"moments": Moments()}
 
 
 class OnlineLearner:
@@ -123,6 +127,7 @@ class OnlineLearner:
         if self.detector_ is not None and not self.is_classifier_:
             raise SchemaError("drift detectors watch a classification error: use a classifier or drift_detector=None")
         self.classes_ = None if self.classes is None else np.asarray(self.classes)
+        self._label_range: tuple[Any, int | None, int | None] = (None, None, None)  # see _known_labels
         self.n_features_in_: int | None = None
         self.n_batches_ = self.n_rows_ = self.n_scored_ = self.n_trained_ = self.n_skipped_ = 0
         self.loss_sum_ = 0.0  # errors (classifier) or squared / absolute error sum (regressor)
@@ -151,7 +156,7 @@ class OnlineLearner:
         """Count, mean, var and std of every feature over the rows learned so far."""
         if self.stats_ is None:
             return {}
-        return Moments().finalize(self.stats_["moments"])
+        return STATISTICS["moments"].finalize(self.stats_["moments"])
 
     # ------------------------------------------------------------------ validation
     def _problem(self, X: Any, y: Any) -> tuple[str | None, np.ndarray, np.ndarray]:
@@ -172,11 +177,24 @@ class OnlineLearner:
         y = np.asarray(y)
         if y.shape != (X.shape[0],):
             return f"y has shape {y.shape} for {X.shape[0]} rows", X, y
-        if self.is_classifier_ and self.classes_ is not None:
+        if self.is_classifier_ and self.classes_ is not None and not self._known_labels(y):
             unseen = np.setdiff1d(np.unique(y), self.classes_)
-            if unseen.size:
-                return f"labels {unseen.tolist()[:5]} were never seen (known classes {self.classes_.tolist()})", X, y
+            return f"labels {unseen.tolist()[:5]} were never seen (known classes {self.classes_.tolist()})", X, y
         return None, X, y
+
+    def _known_labels(self, y: np.ndarray) -> bool:
+        """True if every label of ``y`` is one of ``classes_``."""
+        c = self.classes_
+        if y.dtype.kind in "iu" and y.size:
+            if self._label_range[0] is not c:  # classes_ set or replaced since: look at them again
+                consecutive = (c.dtype.kind in "iu" and c.size > 0
+                               and int(c.max()) - int(c.min()) + 1 == c.size == np.unique(c).size)
+                self._label_range = (c, int(c.min()), int(c.max())) if consecutive else (c, None, None)
+            _, lo, hi = self._label_range
+            if lo is not None:
+                # integer classes lo..hi (0..k-1 most often): two bounds, no sort or hash of y
+                return lo <= int(y.min()) and int(y.max()) <= hi
+        return bool(np.isin(y, c).all())
 
     def _skip(self, reason: str, position: Any, where: str) -> None:
         if self.on_bad_batch == "raise":
@@ -201,7 +219,11 @@ class OnlineLearner:
             self.classes_ = np.unique(y)
         # the batch was validated above, once: spare scikit-learn its per-call checks
         with config_context(assume_finite=True, skip_parameter_validation=True):
-            y_pred = self.estimator_.predict(X) if self.n_trained_ else None
+            y_pred = None
+            if self.n_trained_:
+                y_pred = _linear_predict(self.estimator_, X)
+                if y_pred is None:
+                    y_pred = self.estimator_.predict(X)
             self.pending_.append((X, y, y_pred, position, where, arrived))
             record = None
             while len(self.pending_) > self.label_delay:
@@ -229,7 +251,7 @@ class OnlineLearner:
         self._train(X, y, event)
         self.recent_.append((X, y))
         if self.statistics:
-            self.stats_ = update({"moments": Moments()}, self.stats_, X)
+            self.stats_ = update(STATISTICS, self.stats_, X)
         self.n_batches_ += 1
         self.n_rows_ += n
         rec["latency_s"] = time.perf_counter() - arrived
@@ -254,7 +276,10 @@ class OnlineLearner:
 
     def _fit(self, model: Any, X: np.ndarray, y: np.ndarray) -> None:
         if self.is_classifier_:
-            model.partial_fit(X, y, classes=self.classes_)
+            # scikit-learn needs ``classes`` on the first call only, and re-checks it on every
+            # call it is given: once the model knows its classes, leave it out
+            first = getattr(model, "classes_", None) is None
+            model.partial_fit(X, y, classes=self.classes_ if first else None)
         else:
             model.partial_fit(X, y)
 

@@ -8,37 +8,72 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from daskscale.compress import compress, file_size, fine_tune, magnitude_prune, save_compressed
+from daskscale.compress import compress, file_size, magnitude_prune, prune_gradually, save_compressed
 from daskscale.models import load_model
 
 
-def test_int8_on_digits_mlp_costs_under_half_a_point_and_is_3_5x_smaller(digits_mlp, digits, tmp_path):
-    _, Xte, _, yte = digits
-    base = compress(digits_mlp, quantize="float32")
-    assert base.score(Xte, yte) == pytest.approx(digits_mlp.score(Xte, yte), abs=1e-9)
+@pytest.fixture(scope="module")
+def wide_pipeline(rng=np.random.default_rng(7)):
+    """StandardScaler + MLP(256) on 50 features (the benchmark's synthetic model, smaller data)."""
+    import warnings
+
+    from sklearn.datasets import make_classification
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = make_classification(6000, 50, n_informative=20, random_state=7)
+    X = (X * rng.uniform(0.1, 100, size=50) + rng.normal(0, 50, size=50)).astype(np.float32)  # raw scales
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_iter is kept small on purpose
+        m = make_pipeline(StandardScaler(), MLPClassifier((256,), max_iter=20, random_state=0)).fit(X[:4000], y[:4000])
+    return m, X[4000:], y[4000:]
+
+
+@pytest.mark.parametrize("model", ["digits", "wide"])
+def test_int8_costs_under_half_a_point_and_is_3_5x_smaller_than_float32(model, digits_mlp, digits, wide_pipeline,
+                                                                       tmp_path):
+    if model == "digits":
+        m, (_, Xte, _, yte) = digits_mlp, digits
+    else:
+        m, Xte, yte = wide_pipeline
+    base = compress(m, quantize="float32")
+    assert base.score(Xte, yte) == pytest.approx(m.score(Xte, yte), abs=1e-9)
+    # the reference: the same model in the same format and zip compression, weights float32
+    assert all(layer.values.dtype == np.float32 for layer in base.layers_)
     ref_bytes = file_size(base, tmp_path / "f32.skops")
     for per_channel in (True, False):
-        q = compress(digits_mlp, quantize="int8", per_channel=per_channel)
+        q = compress(m, quantize="int8", per_channel=per_channel)
         assert all(layer.values.dtype == np.int8 for layer in q.layers_)
         assert q.score(Xte, yte) >= base.score(Xte, yte) - 0.005
         # the quantized weights really differ from the float ones (nothing silently kept)
         assert not np.array_equal(q.layers_[0].dequantize(), base.layers_[0].dequantize())
-    ratio_tensor = ref_bytes / file_size(compress(digits_mlp, quantize="int8", per_channel=False), tmp_path / "t")
-    ratio_channel = ref_bytes / file_size(compress(digits_mlp, quantize="int8"), tmp_path / "c")
-    assert ratio_tensor >= 3.5
-    assert ratio_channel >= 3.0  # per-channel scales and less regular bytes cost ~10% (see report)
-    assert compress(digits_mlp, quantize="float16").nbytes_ < 0.55 * base.nbytes_
+        # per tensor: >= 3.5x. Per channel spends more bits on precision: a channel of 50 inputs,
+        # scaled to its own max, has ~7.7 bits of entropy a weight (per tensor ~6.9), so with the
+        # file's fixed 2 KB (schema, classes, scaler, biases) a 13k-weight layer reaches ~3.35x
+        least = 3.3 if (model, per_channel) == ("wide", True) else 3.5
+        assert ref_bytes / file_size(q, tmp_path / f"q{per_channel}.skops") >= least
+    assert compress(m, quantize="float16").nbytes_ < 0.55 * base.nbytes_
+
+
+def test_int8_predictions_are_computed_from_the_stored_integers(rng):
+    X = rng.normal(size=(300, 6)).astype(np.float32)
+    y = (X[:, 0] - X[:, 2] > 0).astype(int)
+    m = LogisticRegression().fit(X, y)
+    c = compress(m, quantize="int8")
+    q, b = c.layers_[0], c.intercepts_[0]
+    by_hand = (X.astype(np.float64) @ q.values.astype(np.float64)) * q.scale + b
+    np.testing.assert_allclose(c.decision_function(X), by_hand[:, 0], rtol=1e-5, atol=1e-5)
+    assert not np.allclose(c.decision_function(X), m.decision_function(X), rtol=1e-7, atol=1e-7)
 
 
 def test_90pct_pruning_after_fine_tune_costs_under_one_point(digits_mlp, digits, tmp_path):
     Xtr, Xte, ytr, yte = digits
     ref = digits_mlp.score(Xte, yte)
-    pruned, masks = magnitude_prune(digits_mlp, 0.9)
-    before = pruned.score(Xte, yte)
-    fine_tune(pruned, masks, Xtr, ytr, epochs=10, batch_rows=200)
+    one_shot, _ = magnitude_prune(digits_mlp, 0.9)
+    assert one_shot.score(Xte, yte) < ref - 0.03  # pruning alone hurts: the fine-tuning is what recovers
+    pruned, masks = prune_gradually(digits_mlp, 0.9, Xtr, ytr, epochs=100, batch_rows=200)
     after = compress(pruned, quantize="float32")
-    assert after.sparsity_ == pytest.approx(0.9, abs=0.01)
-    assert before < ref - 0.03  # pruning alone hurts: the fine-tuning is what recovers
+    assert after.sparsity_ == pytest.approx(0.9, abs=0.001)
+    assert sum(int(mk.sum()) for mk in masks) == sum(int((w != 0).sum()) for w in pruned.coefs_)
     assert after.score(Xte, yte) >= ref - 0.01
     both = compress(pruned, quantize="int8")
     assert both.score(Xte, yte) >= ref - 0.015
@@ -59,7 +94,7 @@ def test_predicts_the_same_on_numpy_dask_and_store(small_store, client):
     np.testing.assert_array_equal(c.predict(small_store).compute(), p_np)
     np.testing.assert_allclose(c.predict_proba(X).compute(), c.predict_proba(Xn), rtol=1e-6)
     assert c.score(small_store, None) == pytest.approx(c.score(Xn, yn))
-    # the scaler is folded into the first layer: same probabilities as the float pipeline
+    # the scaler runs in float32 before the first layer: same probabilities as the float pipeline
     c32 = compress(m, quantize="float32")
     np.testing.assert_allclose(c32.predict_proba(Xn[:500]), m.predict_proba(Xn[:500]), atol=1e-4)
     assert (c.predict(Xn) == m.predict(Xn)).mean() > 0.95  # int8 + 30% pruned: close, not equal

@@ -8,7 +8,8 @@ from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import SGDClassifier
 from sklearn.neighbors import KNeighborsClassifier
 
-from daskscale.compress import compress, fine_tune, magnitude_prune, prune_ensemble, prune_neurons, sparsity_of
+from daskscale.compress import (compress, fine_tune, magnitude_prune, prune_ensemble, prune_gradually, prune_neurons,
+                                sparsity_of, sparsity_schedule)
 from daskscale.errors import InputTypeError, NotFittedError, SchemaError
 
 
@@ -53,6 +54,63 @@ def test_fine_tune_on_store_recovers_and_keeps_mask(small_store, client):
     assert np.all(tuned.coef_[~masks[0].T] == 0)  # pruned weights are still exactly zero
     assert sparsity_of(tuned) == pytest.approx(0.5)
     assert tuned.score(Xte, yte) > before + 0.01  # it learned from the store's blocks
+
+
+def test_schedule_rises_cubically_to_the_target_within_the_ramp():
+    sched = sparsity_schedule(0.9, 5, 1000, ramp=0.5)
+    updates, levels = list(sched), list(sched.values())
+    assert updates == sorted(updates) and updates[0] == 0 and updates[-1] < 500
+    assert levels == sorted(levels) and levels[-1] == pytest.approx(0.9)
+    assert np.all(np.diff(levels) > 0) and np.diff(levels)[0] > np.diff(levels)[-1]  # fast first, slow near the end
+    with pytest.raises(SchemaError, match=r"\[0, 1\)"):
+        sparsity_schedule(1.0, 3, 10)
+
+
+def test_gradual_pruning_reaches_the_target_and_never_revives_a_weight(digits_mlp, digits):
+    Xtr, Xte, ytr, yte = digits
+    half, _ = magnitude_prune(digits_mlp, 0.5)
+    pruned, masks = prune_gradually(half, 0.9, Xtr, ytr, steps=3, epochs=6, batch_rows=200, scope="layer")
+    assert [float((w == 0).mean()) for w in pruned.coefs_] == pytest.approx([0.9, 0.9], abs=0.001)
+    for w, m, w0 in zip(pruned.coefs_, masks, half.coefs_):
+        assert m.dtype == bool and np.all(w[~m] == 0)
+        assert np.all(w[w0 == 0] == 0)  # zero before any step, zero after all of them
+    assert sparsity_of(half) == pytest.approx(0.5, abs=0.001)  # the input is untouched
+    assert np.all(np.concatenate([b.ravel() for b in pruned.intercepts_]) != 0)  # biases are never pruned
+    assert pruned.score(Xte, yte) > magnitude_prune(digits_mlp, 0.9, scope="layer")[0].score(Xte, yte)
+
+
+def test_mlp_mask_holds_at_every_optimizer_step_whatever_the_batch_rows(digits_mlp, digits):
+    Xtr, _, ytr, _ = digits
+    # an MLP is fed calls of its own batch_size (one Adam step each, then the mask), so a large
+    # batch_rows gives exactly the same weights as batch_rows=batch_size
+    a, _ = prune_gradually(digits_mlp, 0.9, Xtr, ytr, epochs=2, batch_rows=200)
+    b, _ = prune_gradually(digits_mlp, 0.9, Xtr, ytr, epochs=2, batch_rows=10_000)
+    for wa, wb in zip(a.coefs_, b.coefs_):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_gradual_pruning_fine_tunes_from_a_store_out_of_core(small_store, client):
+    from daskscale.storage import load_xy
+
+    X, y = load_xy(small_store)
+    Xn, yn = X.compute(), y.compute()
+    m = SGDClassifier(loss="log_loss", random_state=0, max_iter=3, tol=None).fit(Xn[:500], yn[:500])
+    pruned, masks = prune_gradually(m, 0.5, small_store, epochs=2, batch_rows=2000)
+    assert sparsity_of(pruned) == pytest.approx(0.5)
+    assert np.all(pruned.coef_[~masks[0].T] == 0)
+    one_shot = magnitude_prune(m, 0.5)[0].score(Xn[15000:], yn[15000:])
+    assert pruned.score(Xn[15000:], yn[15000:]) > one_shot + 0.01  # it learned from the store's blocks
+
+
+def test_sgd_regressor_is_supported_and_fine_tunes(rng):
+    from sklearn.linear_model import SGDRegressor
+
+    X = rng.normal(size=(2000, 20))
+    y = X[:, :3] @ np.array([3.0, -2.0, 1.0])
+    m = SGDRegressor(random_state=0).fit(X, y)
+    pruned, _ = prune_gradually(m, 0.85, X, y, epochs=2, batch_rows=200)
+    assert set(np.flatnonzero(pruned.coef_)) == {0, 1, 2}
+    assert compress(pruned, quantize="int8").score(X, y) > 0.99
 
 
 def test_prune_neurons_makes_a_smaller_mlp(digits_mlp, digits):

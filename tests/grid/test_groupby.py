@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cloudpickle
 import numpy as np
 import pandas as pd
 import pytest
@@ -43,6 +44,18 @@ def test_anomalies_subtract_the_month_of_each_day(year):
     months = year["time"].dt.month.values
     expected = year["sst"].values - clim.transpose("month", "lat", "lon").values[months - 1]
     np.testing.assert_allclose(anom.values, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_anomalies_are_blockwise_and_never_expand_the_climatology(year):
+    clim = climatology(year["sst"]).compute()                      # in memory, as a user would keep it
+    anom = anomalies(year["sst"], clim)
+    assert anom.chunks == year["sst"].chunks
+    size = lambda a: len(cloudpickle.dumps(dict(a.data.__dask_graph__())))  # noqa: E731
+    assert size(anom) < size(year["sst"]) + year["sst"].nbytes / 4  # no (time, lat, lon) copy of clim in the graph
+    both = anomalies(year[["sst", "wind"]])
+    np.testing.assert_allclose(both["sst"].values, anomalies(year["sst"]).values, rtol=1e-6)
+    with pytest.raises(SchemaError, match="no month"):
+        anomalies(year["sst"], clim.sel(month=[1, 2]))
 
 
 def test_seasonal_stats_and_resample(year):

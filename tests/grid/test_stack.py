@@ -117,3 +117,72 @@ def test_mismatched_and_non_numeric_variables_are_named(tiny):
         grid_layout(partial, sample_dims=DIMS, feature_dim="band")
     with pytest.raises(SchemaError, match="mask .* dims"):
         grid_layout(tiny.isel(t=0).drop_vars("w"), sample_dims=("y", "x"), mask=tiny["keep"].expand_dims(z=2))
+
+
+def _masked_reference(ds, names, target, keep):
+    """Rows under the mask rule, built with xarray: grid blocks in C order, kept cells in C order."""
+    chunks = ds[names[0]].data.chunks
+    ct, cy, cx = (np.cumsum((0,) + c) for c in chunks)
+    full = keep.broadcast_like(ds[names[0]]).transpose(*DIMS)
+    X, y = [], []
+    for i in range(len(ct) - 1):
+        for j in range(len(cy) - 1):
+            for k in range(len(cx) - 1):
+                sl = dict(t=slice(ct[i], ct[i + 1]), y=slice(cy[j], cy[j + 1]), x=slice(cx[k], cx[k + 1]))
+                ok = full.isel(sl).values.reshape(-1)
+                X.append(np.stack([ds[n].isel(sl).transpose(*DIMS).values.reshape(-1) for n in names], 1)[ok])
+                y.append(ds[target].isel(sl).transpose(*DIMS).values.reshape(-1)[ok])
+    return np.concatenate(X), np.concatenate(y)
+
+
+@pytest.mark.parametrize("mask_dims", [("y", "x"), ("t",), ("t", "x"), ("y",), DIMS])
+def test_mask_over_any_sample_dims_gives_the_documented_rows_and_unstacks(tmp_path, tiny, mask_dims):
+    clean = tiny.drop_vars(["w", "keep"]).fillna(0.0)
+    rng = np.random.default_rng(len(mask_dims))
+    keep = xr.DataArray(rng.random([clean.sizes[d] for d in mask_dims]) > 0.4, dims=mask_dims)
+    clean.to_zarr(tmp_path / "g.zarr", zarr_format=3, consolidated=False)
+    src = xr.open_zarr(tmp_path / "g.zarr", consolidated=False)
+    d = stack_to_data(src, sample_dims=DIMS, target="b", mask=keep, features=["a"])
+    X_ref, y_ref = _masked_reference(clean, ["a"], "b", keep)
+    X, y = d.X.compute(), d.y.compute()
+    np.testing.assert_array_equal(X, X_ref)
+    np.testing.assert_array_equal(y, y_ref)
+    assert d.row_chunks == tuple(int(c) for c in d.layout.counts.reshape(-1))   # counts from the mask alone
+    back = unstack(d.y, d, name="b")
+    np.testing.assert_array_equal(back.values, clean["b"].where(keep).transpose(*DIMS).values)
+
+
+def test_a_fit_block_is_one_task_that_reads_masks_and_stacks(tmp_path, tiny):
+    """The source reads fuse into the block task: one task (and one transfer) per grid block."""
+    import dask
+
+    tiny.drop_vars("w").fillna(0.0).to_zarr(tmp_path / "g.zarr", zarr_format=3, consolidated=False)
+    src = xr.open_zarr(tmp_path / "g.zarr", consolidated=False)
+    d = stack_to_data(src, sample_dims=DIMS, target="b", mask="keep", features=["a"])
+    tasks = d.block_tasks()
+    assert len(tasks) == d.X.numblocks[0]
+    for i, task in enumerate(tasks):
+        (opt,) = dask.optimize(task)
+        chunk_tasks = [k for k in dict(opt.__dask_graph__()) if isinstance(k, tuple)]
+        assert len(chunk_tasks) == 1, chunk_tasks       # no separate read task per variable chunk
+        Xb, yb = task.compute()
+        np.testing.assert_array_equal(Xb, d.X.blocks[i].compute())
+        np.testing.assert_array_equal(yb, d.y.blocks[i].compute())
+
+
+def test_error_names_the_grid_block_index(tiny):
+    keep = xr.ones_like(tiny["keep"])  # keeps the NaN cells at (t, y, x) = (0, 0, 0) and (3, 2, 4)
+    d = stack_to_data(tiny, sample_dims=DIMS, mask=keep, features=["a"])
+    with pytest.raises(SchemaError, match=r"grid block \((0, 0, 0|1, 1, 0)\): 1 cells kept by the mask"):
+        d.X.compute()
+
+
+def test_prediction_path_drops_kept_cells_with_nan(tiny):
+    """apply_to_grid under a (y, x) mask: kept cells with a NaN feature come back NaN, the rest computed."""
+    from daskscale.grid import apply_to_grid
+
+    lay = grid_layout(tiny, sample_dims=DIMS, mask="keep", features=["a", "b"])
+    out = apply_to_grid(lambda rows: rows[:, 0] + rows[:, 1], lay, dtype=np.float64, name="s")
+    expected = (tiny["a"] + tiny["b"]).where(tiny["keep"]).transpose(*DIMS)
+    np.testing.assert_allclose(out.values, expected.values)
+    assert out.chunks == tiny["a"].chunks

@@ -87,3 +87,73 @@ def test_zarr_reader_reads_the_store_blocks(small_store):
     X, y = r.read(2)
     np.testing.assert_array_equal(X, ds["X"].values[10_000:15_000])
     np.testing.assert_array_equal(y, ds["y"].values[10_000:15_000])
+
+
+def _store(path, n_rows, chunk_rows, compressor="default"):
+    import dask.array as da
+
+    from daskscale.storage import layout, write_store
+
+    X = da.random.default_rng(3).standard_normal((n_rows, 7), chunks=(chunk_rows, 7), dtype=np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    return write_store(path, X, y, attrs=layout.make_attrs(target="y", classes=[0, 1], n_rows=n_rows),
+                       chunk_rows=chunk_rows, compressor=compressor)
+
+
+@pytest.mark.parametrize("compressor", ["default", None, "zstd"])
+def test_zarr_reader_blocks_equal_what_zarr_reads(tmp_path, compressor):
+    """Whole chunks decoded from their files (blosc or raw) or read by zarr (other codecs, blocks
+    that are not one chunk): the same arrays either way, the short last chunk included."""
+    import zarr
+    from zarr.codecs import ZstdCodec
+
+    from daskscale.learn.blocks import _ChunkFile
+
+    path = _store(tmp_path / "s.zarr", 1050, 200, ZstdCodec() if compressor == "zstd" else compressor)
+    g = zarr.open_group(str(path), mode="r")
+    assert (_ChunkFile.of(g["X"]) is None) == (compressor == "zstd")  # zstd: zarr reads it
+    for row_chunks in ([200] * 5 + [50], [300, 300, 300, 150]):  # the store's chunks; not its chunks
+        r = ZarrReader(path, row_chunks)
+        for i in range(r.n_blocks):
+            a, b = r.rows(i)
+            X, y = r.read(i)
+            assert X.dtype == np.float32 and X.flags.c_contiguous
+            np.testing.assert_array_equal(X, g["X"][a:b])
+            np.testing.assert_array_equal(y, g["y"][a:b])
+
+
+def test_blocks_on_heap_lets_a_worker_reuse_block_buffers(client):
+    """A nanny-started worker (MALLOC_TRIM_THRESHOLD_ set) gives every 16 MB block a fresh
+    ``mmap`` (unmapped again when freed); inside ``blocks_on_heap`` blocks come from the heap, so
+    a freed block's memory is reused. Measured with glibc's own counters (``mallinfo2``); the
+    settings are restored when the last (nested) use ends."""
+    from daskscale.learn import blocks
+
+    def mmapped_bytes_of_a_block(nested: int) -> tuple:
+        import contextlib
+        import ctypes
+        import os
+
+        class MallInfo2(ctypes.Structure):
+            _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                                             "usmblks", "fsmblks", "uordblks", "fordblks",
+                                                             "keepcost")]
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = MallInfo2
+        with contextlib.ExitStack() as stack:
+            for _ in range(nested):
+                stack.enter_context(blocks.blocks_on_heap())
+            before = libc.mallinfo2().hblkhd
+            x = np.ones(2_000_000)  # one 16 MB block
+            mapped = libc.mallinfo2().hblkhd - before
+            del x
+            users = blocks._heap_users[0]
+        return os.environ.get("MALLOC_TRIM_THRESHOLD_"), mapped, users, blocks._heap_users[0]
+
+    for trim, mapped, users, after in client.run(mmapped_bytes_of_a_block, 0).values():
+        assert trim is not None and mapped >= 16_000_000 and users == after == 0
+    for trim, mapped, users, after in client.run(mmapped_bytes_of_a_block, 2).values():
+        assert mapped == 0 and users == 2 and after == 0
+    for trim, mapped, users, after in client.run(mmapped_bytes_of_a_block, 0).values():
+        assert mapped >= 16_000_000  # restored

@@ -119,3 +119,32 @@ def test_fit_survives_worker_loss(tmp_path):
         assert victim not in c.scheduler_info(n_workers=-1)["workers"]
         assert hit.replicas_lost_ >= 1
         assert abs(hit.score(X, y) - calm.score(X, y)) <= 0.01
+
+
+def test_stuck_replica_times_out_and_the_fit_goes_on(tmp_path):
+    """A worker busy with something else for longer than ``timeout``: its replicas are dropped
+    round after round (the rounds queued behind are redone), the fit ends, with a warning."""
+    import time
+
+    import dask
+
+    import daskscale
+    from daskscale.datasets import make_classification
+
+    # no work stealing: the stuck worker's queued replicas must stay stuck (else Dask moves them)
+    with dask.config.set({"distributed.scheduler.work-stealing": False}), \
+            daskscale.connect(n_workers=2, threads_per_worker=1, memory_limit="600MiB", dashboard_address=None,
+                              quiet=True) as conn:
+        c = conn.client
+        store = make_classification(20_000, 10, chunk_rows=2_500, seed=3, store=tmp_path / "st.zarr")
+        X, y = _xy(store)
+        sgd = SGDClassifier(alpha=1e-2, random_state=0)
+        calm = ParameterAveraging(sgd, epochs=1, random_state=0, persist=False).fit(store)
+        victim = sorted(c.scheduler_info(n_workers=-1)["workers"])[1]
+        blocker = c.submit(time.sleep, 8, workers=[victim], allow_other_workers=False, pure=False)
+        with pytest.warns(ReplicaLostWarning, match="timed out"):
+            hit = ParameterAveraging(sgd, epochs=1, random_state=0, persist=False, timeout=1.0).fit(store)
+        assert not blocker.done()  # the fit ended without waiting for the stuck worker
+        assert hit.replicas_lost_ >= 1
+        assert 0 < hit.n_rows_seen_ < calm.n_rows_seen_  # the stuck replica's blocks were not merged
+        assert abs(hit.score(X, y) - calm.score(X, y)) <= 0.02

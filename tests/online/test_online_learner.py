@@ -49,6 +49,34 @@ def test_prequential_matches_hand_written_loop(batches):
     assert 0.6 < acc < 0.99
 
 
+@pytest.mark.parametrize("labels, dtype", [((10, 20, 30), np.float32), (("a", "b", "c"), np.float64)])
+def test_multiclass_prequential_matches_hand_written_loop(labels, dtype):
+    # the learner predicts linear models from coef_/intercept_ itself: same labels as predict()
+    from sklearn.linear_model import Perceptron
+
+    rng = np.random.default_rng(5)
+    W = rng.normal(size=(4, 3))
+    bs = [(X.astype(dtype), np.asarray(labels)[(X @ W).argmax(1)]) for X in rng.normal(size=(15, 200, 4))]
+    for est in (SGDClassifier(random_state=0), Perceptron(random_state=0)):
+        ol = OnlineLearner(est, classes=labels, publish=False).run(bs)
+        ref, acc, scored = manual_prequential(est, bs, classes=labels)
+        assert ol.n_scored_ == scored and ol.n_skipped_ == 0
+        assert ol.cumulative_accuracy == pytest.approx(acc, abs=1e-12) and 0.5 < acc < 1
+        np.testing.assert_array_equal(ol.estimator_.coef_, ref.coef_)
+
+
+@pytest.mark.parametrize("classes, y, unseen", [
+    ([0, 1, 2], [0, 2, 3], [3]), ([0, 1, 2], [-1, 0, 1], [-1]), ([0, 2, 5], [0, 2, 1], [1]),
+    ([0, 1, 2], [0.0, 1.5, 2.0], [1.5]),
+])
+def test_label_outside_the_known_classes_is_skipped(classes, y, unseen):
+    X = np.zeros((3, 2))
+    ol = OnlineLearner(SGD, classes=classes, publish=False)
+    assert ol.learn_batch(X, np.array(classes)) is not None
+    assert ol.learn_batch(X, np.array(y)) is None
+    assert ol.n_skipped_ == 1 and f"labels {unseen}" in ol.skipped_[0]["reason"]
+
+
 def test_streaming_feature_statistics_match_numpy(batches):
     ol = OnlineLearner(SGD, publish=False).run(batches)
     X = np.concatenate([b[0] for b in batches]).astype(np.float64)
