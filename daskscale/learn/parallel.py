@@ -27,7 +27,7 @@ from sklearn.base import BaseEstimator, clone, is_classifier
 
 from daskscale.errors import ClusterError, InputTypeError, NotFittedError
 from daskscale.reduce import Reducer
-from daskscale.learn.blocks import ArrayReader, blocks_on_heap, make_reader
+from daskscale.learn.blocks import blocks_on_heap, make_reader
 from daskscale.learn.predict import classes_of
 from daskscale.storage.convert import Data, as_data
 
@@ -104,7 +104,8 @@ class ModelAverage(Reducer):
         return None
 
 
-def _train_shard(model: Any, blocks: Iterable[tuple[np.ndarray, np.ndarray]], classes: Any, first: bool) -> tuple[Any, int]:
+def _train_shard(model: Any, blocks: Iterable[tuple[np.ndarray, np.ndarray]], classes: Any,
+                 first: bool) -> tuple[Any, int]:
     """Runs on a worker: fold ``partial_fit`` over this replica's blocks of the round.
 
     The model is copied first: the merged model of the last round is one object in its worker's
@@ -145,10 +146,6 @@ def _merge_replicas(results: list[tuple[Any, int]]) -> Any:
         if n > 0:
             state = avg.merge(state, avg.map(model, n))
     return None if state is None else avg.finalize(state)
-
-
-def _rows_of(results: list[tuple[Any, int]]) -> list[int]:
-    return [n for _, n in results]
 
 
 def _pair(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -238,13 +235,15 @@ class ParameterAveraging(BaseEstimator):
             raise ClusterError("the cluster has no workers: start some or connect to a running cluster")
         workers = workers[: self.n_replicas or len(workers)]
         classes = classes_of(data) if is_classifier(self.estimator) else None
-        reader = make_reader(data, X)
-        # NumPy input is already in memory: ship its blocks once rather than with every round's task
-        persist = isinstance(reader, ArrayReader) or self._should_persist(client, data)
+        # NumPy or pandas input is already in memory: ship its blocks once, not with every round's task
+        in_memory = isinstance(X, np.ndarray) or hasattr(X, "iloc")
+        persist = in_memory or self._should_persist(client, data)
         if persist:  # each block read once, by its replica's worker, and kept there between epochs
             xb = data.X.to_delayed(optimize_graph=True)[:, 0]
             yb = data.y.to_delayed(optimize_graph=True)
             pairs = [dask.delayed(_pair, pure=True)(a, b) for a, b in zip(xb, yb)]
+        else:  # out of core: each round's training task reads its own blocks (zarr for a store path)
+            reader = make_reader(data, X)
         model = clone(self.estimator)
         if self.random_state is not None and "random_state" in model.get_params():
             model.set_params(random_state=self.random_state)
@@ -256,7 +255,7 @@ class ParameterAveraging(BaseEstimator):
         current: Any = model
         first = True
         inflight: deque[_Round] = deque()
-        rows: list[Any] = []
+        row_chunks = data.row_chunks
         while todo or inflight:
             if todo and len(inflight) < self.PIPELINE:
                 # submitted ahead: the next round's reads and training queue behind this one's merge,
@@ -285,12 +284,13 @@ class ParameterAveraging(BaseEstimator):
                 inflight.clear()
                 current = settled = client.submit(_merge_replicas, ok, pure=False) if ok else done.start
                 first = not hasattr(current, "result")  # nothing learned yet: classes go with the next call
-            rows.append(client.submit(_rows_of, ok, pure=False))
+            merged_ids = {id(f) for f in ok}  # rows seen: the blocks of the replicas that were merged
+            self.n_rows_seen_ += sum(row_chunks[i] for f, (_, idx) in zip(done.futs, done.spec)
+                                     if id(f) in merged_ids for i in idx)
             self.rounds_ += 1
             if self.callback is not None:
                 self.callback(self.rounds_, settled)
         self.estimator_ = current.result(timeout=self.timeout) if hasattr(current, "result") else current
-        self.n_rows_seen_ = int(sum(sum(r) for r in client.gather(rows)))
         self.fit_seconds_ = time.perf_counter() - t0
         self.n_replicas_ = len(workers)
         if classes is not None:
