@@ -221,6 +221,13 @@ def connect(
     except Exception as exc:  # noqa: BLE001 - re-raised with context
         raise ClusterError(f"could not start a local Dask cluster: {exc}") from exc
     client = Client(cluster, security=cluster.security)
+    try:  # the workers have started; wait until the scheduler has them all, so a fit right away sees them
+        client.wait_for_workers(n, timeout=60)
+    except Exception as exc:  # noqa: BLE001 - re-raised with context
+        client.close()
+        cluster.close()
+        raise ClusterError(f"the local Dask cluster started but not all of its {n} workers registered within "
+                           f"60 s: {exc}") from exc
     return _announce(Connection(client, cluster, spill, tls=tls_files), quiet)
 
 

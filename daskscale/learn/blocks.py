@@ -33,12 +33,13 @@ are reset to the environment's values and the free memory is handed back (``mall
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import math
 import mmap
 import os
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterator, Sequence
@@ -70,6 +71,10 @@ class _Reader:
     def read(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def block_key(self, i: int) -> tuple | None:
+        """A key naming block ``i``'s content across processes and pickles, or ``None``."""
+        return None
+
 
 class ArrayReader(_Reader):
     """Slices of in-memory arrays."""
@@ -100,12 +105,25 @@ class ZarrReader(_Reader):
 
     def _open(self) -> Any:
         if self._arrays is None:
-            import zarr
+            key = _store_stamp(self.path, self.has_y)
+            with _opened_lock:
+                self._arrays = _opened.get(key) if key is not None else None
+            if self._arrays is None:
+                import zarr
 
-            g = zarr.open_group(self.path, mode="r")
-            X, y = g["X"], (g["y"] if self.has_y and "y" in g else None)
-            self._arrays = (X, y, _ChunkFile.of(X), None if y is None else _ChunkFile.of(y))
+                g = zarr.open_group(self.path, mode="r")
+                X, y = g["X"], (g["y"] if self.has_y and "y" in g else None)
+                self._arrays = (X, y, _ChunkFile.of(X), None if y is None else _ChunkFile.of(y))
+                if key is not None:
+                    with _opened_lock:
+                        _opened[key] = self._arrays
+                        while len(_opened) > 16:
+                            _opened.popitem(last=False)
         return self._arrays
+
+    def block_key(self, i: int) -> tuple | None:
+        stamp = _store_stamp(self.path, self.has_y)
+        return None if stamp is None else (stamp, self.rows(i))
 
     def read(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
         X, y, fx, fy = self._open()
@@ -116,6 +134,24 @@ class ZarrReader(_Reader):
             return xb, None
         yb = fy.read(a, b) if fy is not None else None
         return xb, (y[a:b] if yb is None else yb)
+
+
+# Opened stores of this process, by path and metadata file times: a worker that runs one short
+# task per round (parameter averaging) would otherwise re-read the store's metadata (~5 ms) in
+# every task. A rewritten store has new metadata files, hence a new key.
+_opened: "OrderedDict[tuple, Any]" = OrderedDict()
+_opened_lock = threading.Lock()
+
+
+def _store_stamp(path: str, has_y: bool) -> tuple | None:
+    """``(path, has_y, mtimes of the metadata files)`` for a local store, else ``None`` (not cached)."""
+    try:
+        names = ("zarr.json", os.path.join("X", "zarr.json"), os.path.join("y", "zarr.json"))
+        times = tuple(os.stat(os.path.join(path, n)).st_mtime_ns if os.path.exists(os.path.join(path, n)) else 0
+                      for n in names)
+    except (OSError, TypeError, ValueError):
+        return None
+    return None if times[1] == 0 else (os.path.abspath(path), has_y, times)
 
 
 class _ChunkFile:
@@ -311,7 +347,8 @@ def mini_batches(n_rows: int, batch_size: int | None, rng: np.random.Generator |
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _HEAP_MMAP_THRESHOLD = 32 * 2**20  # glibc's largest allowed value on 64-bit: blocks up to 32 MB
 _HEAP_TRIM_THRESHOLD = 1 << 30
-_heap_users = [0]
+_heap_users = [0, 0]  # users now, entries ever
+_heap_raised = [False]
 _heap_lock = threading.Lock()
 
 
@@ -324,12 +361,15 @@ def _glibc() -> Any:
 
 
 @contextmanager
-def blocks_on_heap() -> Iterator[None]:
+def blocks_on_heap(linger: float = 0.0) -> Iterator[None]:
     """Keep block-sized buffers on the malloc heap while blocks stream (see the module notes).
 
     Only acts in a process whose environment fixes ``MALLOC_TRIM_THRESHOLD_`` (Dask workers):
     elsewhere glibc's dynamic mmap threshold already adapts to block-sized buffers. Nested and
-    concurrent uses are counted; the last one out restores the environment's thresholds.
+    concurrent uses are counted; the last one out restores the environment's thresholds and
+    hands free memory back, right away or, with ``linger`` seconds, only if nobody has entered
+    again by then: a worker running one short task per round (parameter averaging) then keeps
+    its block buffers from one round to the next instead of page-faulting them in every time.
 
     Examples
     --------
@@ -343,15 +383,31 @@ def blocks_on_heap() -> Iterator[None]:
         return
     with _heap_lock:
         _heap_users[0] += 1
-        if _heap_users[0] == 1:
+        _heap_users[1] += 1  # entries: a lingering restore fires only if nobody entered since
+        if _heap_users[0] == 1 and not _heap_raised[0]:
             libc.mallopt(_M_MMAP_THRESHOLD, _HEAP_MMAP_THRESHOLD)
             libc.mallopt(_M_TRIM_THRESHOLD, _HEAP_TRIM_THRESHOLD)
+            _heap_raised[0] = True
     try:
         yield
     finally:
         with _heap_lock:
             _heap_users[0] -= 1
             if _heap_users[0] == 0:
-                libc.mallopt(_M_MMAP_THRESHOLD, int(os.environ.get("MALLOC_MMAP_THRESHOLD_", 128 * 1024)))
-                libc.mallopt(_M_TRIM_THRESHOLD, int(trim_env))
-                libc.malloc_trim(0)
+                if linger > 0:
+                    timer = threading.Timer(linger, _restore_heap, (libc, trim_env, _heap_users[1]))
+                    timer.daemon = True
+                    timer.start()
+                else:
+                    _restore_heap(libc, trim_env, None, locked=True)
+
+
+def _restore_heap(libc: Any, trim_env: str, entries: int | None, locked: bool = False) -> None:
+    """The environment's thresholds back, free heap memory returned (unless in use again)."""
+    with (contextlib.nullcontext() if locked else _heap_lock):
+        if _heap_users[0] or not _heap_raised[0] or (entries is not None and entries != _heap_users[1]):
+            return
+        libc.mallopt(_M_MMAP_THRESHOLD, int(os.environ.get("MALLOC_MMAP_THRESHOLD_", 128 * 1024)))
+        libc.mallopt(_M_TRIM_THRESHOLD, int(trim_env))
+        _heap_raised[0] = False
+        libc.malloc_trim(0)

@@ -15,17 +15,19 @@ on with the workers that remain. Every wait has a timeout, so a stuck worker can
 from __future__ import annotations
 
 import copy
+import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 import warnings
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import dask
 import numpy as np
 from sklearn.base import BaseEstimator, clone, is_classifier
 
-from daskscale.errors import ClusterError, InputTypeError, NotFittedError
+from daskscale.errors import ClusterError, InputTypeError, NotFittedError, SchemaError
 from daskscale.reduce import Reducer
 from daskscale.learn.blocks import blocks_on_heap, make_reader
 from daskscale.learn.predict import classes_of
@@ -104,39 +106,141 @@ class ModelAverage(Reducer):
         return None
 
 
-def _train_shard(model: Any, blocks: Iterable[tuple[np.ndarray, np.ndarray]], classes: Any,
+def shard_units(order: Sequence[int], n_shards: int) -> list[list[Any]]:
+    """Split blocks over ``n_shards`` so that each shard gets the same number of *rows*.
+
+    Whole blocks are dealt out in ``order``; the ``len(order) % n_shards`` blocks left over at
+    the end are each cut into ``n_shards`` row pieces, one per shard, so no shard waits at the
+    end of an epoch for another one's extra block (with 11 blocks on 2 workers, 5.5 each instead
+    of 6 and 5).
+
+    Examples
+    --------
+    >>> shard_units([4, 2, 0, 1, 3], 2)
+    [[4, 0, (3, 0, 2)], [2, 1, (3, 1, 2)]]
+    >>> shard_units([0, 1, 2], 1)
+    [[0, 1, 2]]
+    """
+    order = [int(i) for i in order]
+    full = len(order) - len(order) % n_shards
+    return [order[j:full:n_shards] + [(i, j, n_shards) for i in order[full:]] for j in range(n_shards)]
+
+
+def piece(n: int, part: int, parts: int) -> tuple[int, int]:
+    """Rows ``[a, b)`` of piece ``part`` of ``parts`` of an ``n``-row block (sizes differ by at most one)."""
+    return n * part // parts, n * (part + 1) // parts
+
+
+def _cut(xy: tuple[np.ndarray, Any], unit: Any, first_row: int = 0) -> tuple[str, np.ndarray, Any]:
+    """``(where, X, y)`` of ``unit`` from its block ``xy``; ``where`` names it in errors."""
+    X, y = xy
+    if isinstance(unit, int):
+        return f"block {unit} (rows {first_row}-{first_row + len(X)})", X, y
+    a, b = piece(len(X), unit[1], unit[2])
+    where = f"block {unit[0]} part {unit[1] + 1} of {unit[2]} (rows {first_row + a}-{first_row + b})"
+    return where, X[a:b], (None if y is None else y[a:b])
+
+
+def _start_model(start: Any) -> Any:
+    """The model a replica starts its round from: the initial model, or the previous round's
+    replicas merged right here (cheap, and the same on every worker), so a round needs no merge
+    task and no hop between the replicas' results and the next round's training."""
+    return _merge_replicas(start) if isinstance(start, list) else copy.deepcopy(start)
+
+
+def _train_shard(start: Any, blocks: Iterable[tuple[str, np.ndarray, Any]], classes: Any,
                  first: bool) -> tuple[Any, int]:
     """Runs on a worker: fold ``partial_fit`` over this replica's blocks of the round.
 
-    The model is copied first: the merged model of the last round is one object in its worker's
-    memory, and the replica that runs there must not train it in place under the other replicas
-    still fetching it.
+    ``start`` is the initial model or the list of the last round's ``(replica, rows)`` results.
+    The model trained is always a new object: the start objects live in the worker's memory,
+    where the other replicas may still be fetching them. A block the estimator rejects is named
+    in the error (with the offending row when it is a NaN or an unknown label).
     """
-    model = copy.deepcopy(model)
+    from daskscale.learn.prep import check_block
+
+    model = _start_model(start)
     n = 0
-    for X, y in blocks:
+    for where, X, y in blocks:
         if len(X) == 0:
             continue
-        if first and classes is not None:
-            model.partial_fit(X, y, classes=classes)
-        else:
-            model.partial_fit(X, y)
+        try:
+            if first and classes is not None:
+                model.partial_fit(X, y, classes=classes)
+            else:
+                model.partial_fit(X, y)
+        except ValueError as e:
+            check_block(X, y, where=where, nan="raise", classes=classes)  # raises, naming the row
+            raise SchemaError(f"{where}: {e}") from e
         first = False
         n += len(X)
     return model, n
 
 
-def _read_and_train(model: Any, reader: Any, idx: list[int], classes: Any, first: bool) -> tuple[Any, int]:
+def _read_and_train(start: Any, reader: Any, units: list[Any], classes: Any, first: bool,
+                    ahead: int | None = None) -> tuple[Any, int]:
     """Runs on a worker: read this replica's blocks one at a time, right here, and train on each.
 
     Reading inside the training task (rather than as separate read tasks) keeps one block in
     memory at a time and spares the worker a task and a 20 MB intermediate result per block.
+    ``ahead`` is the block this worker trains first in the next round: it is read in the
+    background once this round's training is done, while the worker would otherwise wait for
+    the other replicas (the next round needs them all). Within a round nothing is read ahead.
     """
     import dask
 
+    def blocks() -> Iterator[tuple[str, np.ndarray, Any]]:
+        for k, u in enumerate(units):
+            i = u if isinstance(u, int) else u[0]
+            yield _cut(_take_read_ahead(reader, i) if k == 0 else reader.read(i), u, reader.rows(i)[0])
+
     # sync: a DaskReader computes its block here, not via the cluster
-    with dask.config.set(scheduler="sync"), blocks_on_heap():
-        return _train_shard(model, (reader.read(i) for i in idx), classes, first)
+    with dask.config.set(scheduler="sync"), blocks_on_heap(linger=_HEAP_LINGER):
+        out = _train_shard(start, blocks(), classes, first)
+    if ahead is not None:
+        _read_ahead(reader, ahead)
+    return out
+
+
+#: seconds a worker keeps its block buffers on the heap after a round's task (see blocks_on_heap)
+_HEAP_LINGER = 2.0
+# At most one block read ahead per worker process, by its reader's block key.
+_ahead: dict[tuple, Any] = {}
+_ahead_lock = threading.Lock()
+_ahead_pool: list[Any] = []
+
+
+def _read_ahead(reader: Any, i: int) -> None:
+    key = reader.block_key(i)
+    if key is None:
+        return
+
+    def read() -> Any:
+        import dask
+
+        with dask.config.set(scheduler="sync"), blocks_on_heap(linger=_HEAP_LINGER):
+            return reader.read(i)
+
+    with _ahead_lock:
+        if not _ahead_pool:
+            _ahead_pool.append(ThreadPoolExecutor(1, thread_name_prefix="daskscale-read-ahead"))
+        _ahead.clear()  # never more than one block held for a round that may not come
+        _ahead[key] = _ahead_pool[0].submit(read)
+
+
+def _take_read_ahead(reader: Any, i: int) -> tuple[np.ndarray, Any]:
+    """Block ``i``, from the read-ahead slot when it holds it (waiting for it if still reading)."""
+    key = reader.block_key(i)
+    with _ahead_lock:
+        fut = _ahead.pop(key, None) if key is not None else None
+        _ahead.clear()
+    return fut.result() if fut is not None else reader.read(i)
+
+
+def _train_pairs(start: Any, pairs: list[Any], units: list[Any], first_rows: list[int], classes: Any,
+                 first: bool) -> tuple[Any, int]:
+    """Runs on a worker: train on blocks already in worker memory (``pairs[k]`` is ``units[k]``'s block)."""
+    return _train_shard(start, (_cut(xy, u, r) for xy, u, r in zip(pairs, units, first_rows)), classes, first)
 
 
 def _merge_replicas(results: list[tuple[Any, int]]) -> Any:
@@ -154,12 +258,12 @@ def _pair(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class _Round:
-    """One submitted round: each worker's block indices, its replicas, the model it started from, the merge."""
+    """One submitted round: each worker's units, its replicas, and what the round started from
+    (the initial model, or the list of the previous round's replica futures)."""
 
-    spec: list[tuple[str, list[int]]]
+    spec: list[tuple[str, list[Any]]]
     futs: list[Any]
     start: Any
-    merged: Any
 
 
 class ParameterAveraging(BaseEstimator):
@@ -230,14 +334,15 @@ class ParameterAveraging(BaseEstimator):
                                  "needs an incremental estimator (e.g. SGDClassifier)")
         data = X if isinstance(X, Data) else as_data(X, y, require_y=True, chunk_rows=self.batch_size)
         client = self.client or get_client()
-        workers = list(self.workers or sorted(client.scheduler_info(n_workers=-1)["workers"]))
+        info = client.scheduler_info(n_workers=-1)["workers"]
+        workers = list(self.workers or sorted(info))
         if not workers:
             raise ClusterError("the cluster has no workers: start some or connect to a running cluster")
         workers = workers[: self.n_replicas or len(workers)]
         classes = classes_of(data) if is_classifier(self.estimator) else None
         # NumPy or pandas input is already in memory: ship its blocks once, not with every round's task
         in_memory = isinstance(X, np.ndarray) or hasattr(X, "iloc")
-        persist = in_memory or self._should_persist(client, data)
+        persist = in_memory or self._should_persist(info, data)
         if persist:  # each block read once, by its replica's worker, and kept there between epochs
             xb = data.X.to_delayed(optimize_graph=True)[:, 0]
             yb = data.y.to_delayed(optimize_graph=True)
@@ -249,48 +354,50 @@ class ParameterAveraging(BaseEstimator):
             model.set_params(random_state=self.random_state)
         self.n_rows_seen_, self.rounds_, self.replicas_lost_ = 0, 0, 0
         self._reported: set[str] = set()
+        self._checked = time.perf_counter()
         cache: dict[int, Any] = {}
         t0 = time.perf_counter()
         todo = self._rounds(data.X.numblocks[0], workers)
-        current: Any = model
-        first = True
+        current: Any = model  # the initial model, then the list of the last round's replica futures
         inflight: deque[_Round] = deque()
         row_chunks = data.row_chunks
+        starts = np.concatenate([[0], np.cumsum(row_chunks)]).astype(int).tolist()
         while todo or inflight:
             if todo and len(inflight) < self.PIPELINE:
-                # submitted ahead: the next round's reads and training queue behind this one's merge,
-                # so a worker never sits idle waiting for the client between rounds
+                # submitted ahead: the next round's reads and training queue behind this one, so
+                # a worker never sits idle waiting for the client between rounds
                 spec = todo.popleft()
-                futs = [client.submit(_train_shard, current, [self._block(client, pairs, i, w, cache) for i in idx],
-                                      classes, first, workers=[w], allow_other_workers=True, pure=False)
+                nxt = {w: (u if isinstance(u, int) else u[0]) for w, (u, *_) in (todo[0] if todo else [])}
+                first = not isinstance(current, list)  # nothing learned yet: classes go with the first call
+                futs = [client.submit(_train_pairs, current, [self._block(client, pairs, u, w, cache) for u in units],
+                                      units, [starts[u if isinstance(u, int) else u[0]] for u in units], classes,
+                                      first, workers=[w], allow_other_workers=True, pure=False)
                         if persist else
-                        client.submit(_read_and_train, current, reader, idx, classes, first, workers=[w],
-                                      allow_other_workers=True, pure=False)
-                        for w, idx in spec]
-                merged = client.submit(_merge_replicas, futs, pure=False)
-                inflight.append(_Round(spec, futs, current, merged))
-                current, first = merged, False
+                        client.submit(_read_and_train, current, reader, units, classes, first, nxt.get(w),
+                                      workers=[w], allow_other_workers=True, pure=False)
+                        for w, units in spec]
+                inflight.append(_Round(spec, futs, current))
+                current = futs
                 continue
             done = inflight.popleft()
-            ok = self._settle(client, done)
-            settled = done.merged
+            ok = self._settle(client, done, last=not todo and not inflight)
             if len(ok) < len(done.futs):
-                # lost or stuck replicas: merge the ones that finished and redo the rounds queued after it
+                # lost or stuck replicas: keep the ones that finished and redo the rounds queued after it
                 for later in inflight:
-                    for f in (*later.futs, later.merged):
+                    for f in later.futs:
                         f.cancel()
-                done.merged.cancel()
                 todo.extendleft(reversed([r.spec for r in inflight]))
                 inflight.clear()
-                current = settled = client.submit(_merge_replicas, ok, pure=False) if ok else done.start
-                first = not hasattr(current, "result")  # nothing learned yet: classes go with the next call
-            merged_ids = {id(f) for f in ok}  # rows seen: the blocks of the replicas that were merged
-            self.n_rows_seen_ += sum(row_chunks[i] for f, (_, idx) in zip(done.futs, done.spec)
-                                     if id(f) in merged_ids for i in idx)
+                current = ok or done.start
+            merged_ids = {id(f) for f in ok}  # rows seen: the units of the replicas that were merged
+            self.n_rows_seen_ += sum(self._unit_rows(row_chunks, u) for f, (_, units) in zip(done.futs, done.spec)
+                                     if id(f) in merged_ids for u in units)
             self.rounds_ += 1
-            if self.callback is not None:
-                self.callback(self.rounds_, settled)
-        self.estimator_ = current.result(timeout=self.timeout) if hasattr(current, "result") else current
+            if self.callback is not None:  # off the training path: a merge task only for the callback
+                self.callback(self.rounds_, client.submit(_merge_replicas, ok, pure=False, priority=-1)
+                              if ok else done.start)
+        self.estimator_ = (_merge_replicas(client.gather(current)) if isinstance(current, list)
+                           else copy.deepcopy(current))
         self.fit_seconds_ = time.perf_counter() - t0
         self.n_replicas_ = len(workers)
         if classes is not None:
@@ -300,50 +407,69 @@ class ParameterAveraging(BaseEstimator):
             f.release()
         return self
 
+    @staticmethod
+    def _unit_rows(row_chunks: Sequence[int], unit: Any) -> int:
+        if isinstance(unit, int):
+            return int(row_chunks[unit])
+        a, b = piece(int(row_chunks[unit[0]]), unit[1], unit[2])
+        return b - a
+
     #: rounds in flight at once: one settling while the next is already queued on the workers
     PIPELINE = 2
 
-    def _rounds(self, n_blocks: int, workers: list[str]) -> "deque[list[tuple[str, list[int]]]]":
-        """Every round of the fit, in order: per round, each worker's block indices."""
+    def _rounds(self, n_blocks: int, workers: list[str]) -> "deque[list[tuple[str, list[Any]]]]":
+        """Every round of the fit, in order: per round, each worker's units (see :func:`shard_units`)."""
         rng = np.random.default_rng(self.random_state)
         k = max(1, int(self.merge_every))
-        out: deque[list[tuple[str, list[int]]]] = deque()
+        out: deque[list[tuple[str, list[Any]]]] = deque()
         for _ in range(int(self.epochs)):
             order = rng.permutation(n_blocks) if self.shuffle else np.arange(n_blocks)
-            shards = [list(order[i::len(workers)]) for i in range(len(workers))]
+            shards = shard_units(order, min(len(workers), n_blocks))
             for start in range(0, max(len(s) for s in shards), k):
-                spec = [(w, [int(i) for i in s[start:start + k]]) for w, s in zip(workers, shards)]
-                out.append([(w, idx) for w, idx in spec if idx])
+                spec = [(w, s[start:start + k]) for w, s in zip(workers, shards)]
+                out.append([(w, units) for w, units in spec if units])
         return out
 
-    def _should_persist(self, client: Any, data: Data) -> bool:
+    def _should_persist(self, info: dict[str, Any], data: Data) -> bool:
         if self.persist != "auto":
             return bool(self.persist)
-        mem = sum(w.get("memory_limit", 0) or 0 for w in client.scheduler_info(n_workers=-1)["workers"].values())
+        mem = sum(w.get("memory_limit", 0) or 0 for w in info.values())
         return mem == 0 or data.X.nbytes < 0.5 * mem
 
     @staticmethod
-    def _block(client: Any, pairs: list[Any], i: int, worker: str, cache: dict[int, Any]) -> Any:
+    def _block(client: Any, pairs: list[Any], unit: Any, worker: str, cache: dict[int, Any]) -> Any:
+        i = unit if isinstance(unit, int) else unit[0]
         if i not in cache:
             # placed on the replica's worker: the block is read there and never shipped
             cache[i] = client.compute(pairs[i], workers=[worker], allow_other_workers=True)
         return cache[i]
 
-    def _settle(self, client: Any, done: "_Round") -> list[Any]:
+    #: seconds between two checks that the fit's workers are still in the cluster
+    MEMBERSHIP_EVERY = 1.0
+
+    def _settle(self, client: Any, done: "_Round", last: bool) -> list[Any]:
         """Wait (with the timeout) for a round's replicas; warn about lost workers; the finished ones."""
         from distributed import TimeoutError as DTimeout
         from distributed import wait
+        from distributed.scheduler import KilledWorker
 
         try:
             wait(done.futs, timeout=self.timeout)
         except (DTimeout, TimeoutError):
             pass
         used = [w for w, _ in done.spec]
+        for f in done.futs:
+            if f.status == "error" and not isinstance(f.exception(), KilledWorker):
+                f.result()  # the replica's own error (a bad block, a bad estimator): raised, not a lost worker
         ok = [f for f in done.futs if f.status == "finished"]
         lost = [w for f, w in zip(done.futs, used) if f.status != "finished"]
         # a worker that left the cluster since it was given a shard (even when its task was then
-        # quietly rerun elsewhere) is reported once
-        gone = set(used) - set(client.scheduler_info(n_workers=-1)["workers"]) - self._reported
+        # quietly rerun elsewhere) is reported once; asked of the scheduler after a loss, at the
+        # last round and at most once a second otherwise (a round can take milliseconds)
+        gone: set[str] = set()
+        if lost or last or time.perf_counter() - self._checked > self.MEMBERSHIP_EVERY:
+            self._checked = time.perf_counter()
+            gone = set(used) - set(client.scheduler_info(n_workers=-1)["workers"]) - self._reported
         self._reported |= gone
         if lost or gone:
             self.replicas_lost_ += len(lost) or len(gone)
@@ -353,7 +479,7 @@ class ParameterAveraging(BaseEstimator):
             for f in done.futs:
                 if f.status != "finished":
                     f.cancel()
-        if not ok and not hasattr(done.start, "result"):
+        if not ok and not isinstance(done.start, list):
             raise ClusterError(f"round {self.rounds_ + 1}: no replica finished within {self.timeout} s")
         return ok
 

@@ -157,3 +157,84 @@ def test_blocks_on_heap_lets_a_worker_reuse_block_buffers(client):
         assert mapped == 0 and users == 2 and after == 0
     for trim, mapped, users, after in client.run(mmapped_bytes_of_a_block, 0).values():
         assert mapped >= 16_000_000  # restored
+
+
+def test_blocks_on_heap_linger_keeps_the_heap_between_short_tasks(client):
+    """With ``linger``, the settings outlive the last use by that long, so back-to-back short
+    tasks (one per parameter-averaging round) reuse the same heap; re-entering in time keeps
+    them; once the process is idle for ``linger``, the environment's settings are back."""
+    from daskscale.learn import blocks
+
+    def mapped_after(linger: float, pause: float, reenter: bool) -> tuple:
+        import ctypes
+        import time
+
+        class MallInfo2(ctypes.Structure):
+            _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                                             "usmblks", "fsmblks", "uordblks", "fordblks",
+                                                             "keepcost")]
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = MallInfo2
+        with blocks.blocks_on_heap(linger=linger):
+            pass
+        if reenter:  # a second short use before the first one's linger ends: it lingers anew
+            time.sleep(linger * 0.6)
+            with blocks.blocks_on_heap(linger=linger):
+                pass
+            time.sleep(linger * 0.6)  # past the first restore's time, not the second's
+        else:
+            time.sleep(pause)
+        before = libc.mallinfo2().hblkhd
+        x = np.ones(2_000_000)  # one 16 MB block
+        mapped = libc.mallinfo2().hblkhd - before
+        del x
+        time.sleep(linger * 1.5)  # whatever lingered has been restored by now
+        before = libc.mallinfo2().hblkhd
+        x = np.ones(2_000_000)
+        later = libc.mallinfo2().hblkhd - before
+        del x
+        return mapped, later, blocks._heap_raised[0]
+
+    for mapped, later, raised in client.run(mapped_after, 0.5, 0.0, False).values():
+        assert mapped == 0 and later >= 16_000_000 and not raised
+    for mapped, later, raised in client.run(mapped_after, 0.5, 0.0, True).values():
+        assert mapped == 0 and later >= 16_000_000 and not raised
+    for mapped, later, raised in client.run(mapped_after, 0.0, 0.0, False).values():
+        assert mapped >= 16_000_000 and later >= 16_000_000 and not raised
+
+
+def test_zarr_reader_reopens_a_store_rewritten_at_the_same_path(tmp_path):
+    """Opened stores are shared within a process (one open per worker, not per task); a store
+    written anew at the same path is a new entry: its new shape and values are read."""
+    import shutil
+
+    import daskscale
+
+    path = tmp_path / "same.zarr"
+    rng = np.random.default_rng(1)
+    first = rng.normal(size=(300, 4))
+    daskscale.ingest(first, path, y=(first[:, 0] > 0).astype(int), chunk_rows=100)
+    np.testing.assert_array_equal(ZarrReader(path, [100] * 3).read(1)[0], first[100:200].astype(np.float32))
+    shutil.rmtree(path)
+    second = rng.normal(size=(300, 6))
+    daskscale.ingest(second, path, y=(second[:, 0] > 0).astype(int), chunk_rows=100)
+    X, _ = ZarrReader(path, [100] * 3).read(1)
+    assert X.shape == (100, 6)
+    np.testing.assert_array_equal(X, second[100:200].astype(np.float32))
+
+
+def test_read_ahead_slot_gives_the_block_asked_for_and_holds_one(small_store):
+    from daskscale.learn import parallel
+
+    r = ZarrReader(small_store, [5_000] * 4)
+    parallel._read_ahead(r, 1)
+    X, y = parallel._take_read_ahead(r, 1)
+    np.testing.assert_array_equal(X, r.read(1)[0])
+    np.testing.assert_array_equal(y, r.read(1)[1])
+    parallel._read_ahead(r, 2)
+    parallel._read_ahead(r, 3)  # a newer read-ahead replaces the older one
+    assert len(parallel._ahead) == 1
+    X, _ = parallel._take_read_ahead(r, 0)  # not the block read ahead: read directly, the slot emptied
+    np.testing.assert_array_equal(X, r.read(0)[0])
+    assert not parallel._ahead

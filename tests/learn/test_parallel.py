@@ -148,3 +148,64 @@ def test_stuck_replica_times_out_and_the_fit_goes_on(tmp_path):
         assert hit.replicas_lost_ >= 1
         assert 0 < hit.n_rows_seen_ < calm.n_rows_seen_  # the stuck replica's blocks were not merged
         assert abs(hit.score(X, y) - calm.score(X, y)) <= 0.02
+
+
+def _by_hand(est, X, y, row_chunks, n_workers, merge_every):
+    """Parameter averaging in-process, from the documented pieces: row-balanced shards, rounds of
+    ``merge_every`` units per replica, rows-weighted averages."""
+    import copy
+
+    from daskscale.learn.parallel import piece, shard_units
+
+    starts = np.concatenate([[0], np.cumsum(row_chunks)])
+    shards = shard_units(range(len(row_chunks)), n_workers)
+    model, first = est, True
+    for r in range(0, max(len(s) for s in shards), merge_every):
+        avg, state = ModelAverage(), None
+        for units in shards:
+            if not units[r:r + merge_every]:
+                continue
+            m, n = copy.deepcopy(model), 0
+            for u in units[r:r + merge_every]:
+                i = u if isinstance(u, int) else u[0]
+                a, b = (0, row_chunks[i]) if isinstance(u, int) else piece(row_chunks[i], u[1], u[2])
+                xb, yb = X[starts[i] + a:starts[i] + b], y[starts[i] + a:starts[i] + b]
+                m.partial_fit(xb, yb, classes=[0, 1]) if first else m.partial_fit(xb, yb)
+                n += len(xb)
+            state = avg.merge(state, avg.map(m, n))
+        model, first = avg.finalize(state), False
+    return model
+
+
+@pytest.mark.parametrize("persist", [False, True])
+def test_odd_blocks_are_split_by_rows_and_the_fit_is_the_documented_algorithm(client, tmp_path, persist):
+    """5 blocks (the last one short) on 2 workers: the fifth is cut in two row pieces, one per
+    replica, so both replicas see the same rows; the model is exactly the in-process average."""
+    from daskscale.datasets import make_classification
+
+    store = make_classification(9_000, 6, chunk_rows=2_000, seed=4, store=tmp_path / "odd.zarr")
+    X, y = _xy(store)
+    sgd = SGDClassifier(alpha=1e-3, random_state=0)
+    for merge_every in (1, 2):
+        pa = ParameterAveraging(sgd, merge_every=merge_every, shuffle=False, persist=persist,
+                                random_state=0).fit(store)
+        assert pa.n_rows_seen_ == 9_000
+        assert pa.rounds_ == -(-3 // merge_every)  # 2 whole blocks + a half of the fifth per replica
+        ref = _by_hand(SGDClassifier(alpha=1e-3, random_state=0), X, y, [2000, 2000, 2000, 2000, 1000], 2,
+                       merge_every)
+        np.testing.assert_allclose(pa.estimator_.coef_, ref.coef_, rtol=1e-10)
+        np.testing.assert_allclose(pa.estimator_.intercept_, ref.intercept_, rtol=1e-10)
+
+
+def test_a_bad_block_is_named_not_taken_for_a_lost_worker(client, tmp_path):
+    import daskscale
+    from daskscale.errors import SchemaError
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4_000, 3))
+    y = (X[:, 0] > 0).astype(int)
+    X[2_500, 1] = np.nan  # block 2 of 1,000-row blocks
+    store = tmp_path / "nan.zarr"
+    daskscale.ingest(X, store, y=y, chunk_rows=1_000)
+    with pytest.raises(SchemaError, match=r"block 2 \(rows 2000-3000\) has NaN in 1 row\(s\), first at row 500"):
+        ParameterAveraging(SGDClassifier(random_state=0), shuffle=False, persist=False, timeout=60).fit(store)
