@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from benchmarks.common import cached_classification, client, scaled
+from benchmarks.common import cached_classification, client, reset_worker_peaks, scaled, worker_peak_memory
 
 N_FEATURES = 50
 STATS = ("count", "missing", "mean", "std", "min", "max", "skew", "kurtosis")
@@ -156,14 +156,9 @@ class DescribeOutOfCore:
     def track_worker_peak_memory_mib(self, path):
         import daskscale
 
+        reset_worker_peaks(self.cl)
         daskscale.describe(path, correlation=True)
-
-        def peak() -> int:
-            import resource
-
-            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-        return max(self.cl.run(peak).values()) / 2**20
+        return worker_peak_memory(self.cl) / 2**20
 
     track_store_to_worker_limit_ratio.unit = "x"
     track_worker_peak_memory_mib.unit = "MiB"

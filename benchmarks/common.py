@@ -68,8 +68,16 @@ def cached_classification(name: str, n_rows: int, n_features: int, chunk_rows: i
     return path
 
 
-def worker_peak_memory(cl: Any) -> int:
-    """Largest resident memory of any worker process now (bytes)."""
-    import psutil
+def reset_worker_peaks(cl: Any) -> None:
+    """Restart every worker's resident-memory high-water mark (see :func:`worker_peak_memory`)."""
+    from daskscale.monitor import peak_memory
 
-    return int(max(cl.run(lambda: psutil.Process().memory_info().rss).values()))
+    cl.run(peak_memory, True)
+
+
+def worker_peak_memory(cl: Any) -> int:
+    """Largest peak resident memory of any worker since :func:`reset_worker_peaks` (bytes): the
+    kernel's own high-water mark, so no peak between two samples is missed."""
+    from daskscale.monitor import peak_memory
+
+    return int(max(cl.run(peak_memory).values()))

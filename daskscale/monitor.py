@@ -9,6 +9,9 @@
 - :func:`summarize` folds those messages into per-run latest values, short histories and
   the event list: what the dashboard page (:mod:`daskscale.dashboard`) shows, and what
   :func:`metrics_frame` gives as a table.
+- :func:`peak_memory` is a process's resident-memory high-water mark as the kernel keeps it
+  (no sampling gaps); run it on the workers (``client.run(peak_memory, True)`` before a step
+  resets it, ``client.run(peak_memory)`` after reads it) to learn what a step really peaked at.
 
 Conventions for metric names, so every trainer shows up the same way on the dashboard:
 ``loss``, ``score``, ``rows_per_s``, ``rows``, ``epoch``, ``block``; an event message has
@@ -24,7 +27,7 @@ from typing import Any, Iterable
 from tqdm.auto import tqdm
 
 __all__ = ["progress", "MetricsPublisher", "recent_metrics", "METRICS_TOPIC", "current_client",
-           "summarize", "metrics_frame", "HISTORY"]
+           "summarize", "metrics_frame", "HISTORY", "peak_memory"]
 
 #: points of history kept per run and metric by :func:`summarize`
 HISTORY = 200
@@ -161,3 +164,27 @@ def metrics_frame(client: Any | None = None, *, run: str | None = None):
     import pandas as pd
 
     return pd.DataFrame(recent_metrics(client, run=run))
+
+
+def peak_memory(reset: bool = False) -> int | None:
+    """This process's peak resident memory in bytes (Linux ``VmHWM``); ``None`` where unknown.
+
+    ``reset=True`` first restarts the high-water mark from the current resident size (the
+    kernel's ``clear_refs``), so the next call gives the peak since. Not ``getrusage``'s
+    ``ru_maxrss``: Dask starts workers by fork + exec, and ``ru_maxrss`` keeps the forking
+    process's peak across the exec.
+
+    Examples
+    --------
+    >>> peak = peak_memory(reset=True)
+    >>> peak is None or peak > 0
+    True
+    """
+    try:
+        if reset:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return None

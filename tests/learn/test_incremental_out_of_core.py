@@ -25,6 +25,7 @@ import numpy as np
 
 import daskscale
 from daskscale.learn import Incremental
+from daskscale.monitor import peak_memory
 from daskscale.storage import layout, write_store
 
 LIMIT = 500 * 2**20
@@ -47,16 +48,6 @@ def _make_store(path) -> None:
     with dask.config.set(scheduler="threads"):
         write_store(path, X, y, attrs=layout.make_attrs(target="y", classes=[0, 1], n_rows=N_ROWS),
                     chunk_rows=CHUNK)
-
-
-def _peak_rss() -> int:
-    """The calling process's resident-memory high-water mark, kept by the kernel (no sampling gaps).
-
-    ``VmHWM`` of the process's own address space, not ``getrusage``'s ``ru_maxrss``: a worker is
-    started by fork + exec, and ``ru_maxrss`` keeps the forking (test) process's peak across exec.
-    """
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
 
 
 def _in_memory_reference(store):
@@ -85,7 +76,7 @@ def test_store_four_times_the_worker_memory_trains_to_the_end(tmp_path):
                           random_state=0, where="worker", progress=False)
         inc.fit(store)
         (after,) = client.run(os.getpid).values()
-        (peak,) = client.run(_peak_rss).values()  # the worker's lifetime peak: startup and the whole fit
+        (peak,) = client.run(peak_memory).values()  # the worker's lifetime peak: startup and the whole fit
         assert after == before  # same worker process: never restarted
         assert inc.history_.epochs[0]["rows"] == N_ROWS
         assert 0 < peak < 0.95 * LIMIT, f"worker peaked at {peak / 2**20:.0f} MiB"

@@ -5,12 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import daskscale
-
-
-def _peak_rss() -> int:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+from daskscale.monitor import peak_memory
 
 
 def test_describe_store_larger_than_worker_memory(tmp_path, client):
@@ -27,8 +22,9 @@ def test_describe_store_larger_than_worker_memory(tmp_path, client):
     limit = min(w["memory_limit"] for w in workers.values())
     assert info(path).bytes_in_memory > limit
     workers = set(workers)
+    client.run(peak_memory, True)  # the workers' high-water marks restart here: the peak is describe's
     t = daskscale.describe(path, quantiles=(0.5,), stats=("count", "mean", "std", "min", "max"))
-    peak = max(client.run(_peak_rss).values())
+    peak = max(client.run(peak_memory).values())
     assert peak < limit, f"a worker peaked at {peak / 2**20:.0f} MiB"
     assert set(client.scheduler_info()["workers"]) == workers  # none was killed and restarted
     col = np.arange(rows) % 1000
