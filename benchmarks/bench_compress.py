@@ -52,8 +52,10 @@ def _data(name: str):
         return X[:cut], y[:cut], X[cut:], y[cut:]
     rows = scaled(60_000, 2_000)
     store = cached_classification("compress", rows, 50, chunk_rows=max(500, rows // 6), seed=7)
+    from daskscale.storage.convert import aligned
+
     X, y = load_xy(store)
-    X, y = X.compute(), y.compute()
+    X, y = aligned(X.compute()), aligned(y.compute())
     cut = int(0.7 * rows)
     return X[:cut], y[:cut], X[cut:], y[cut:]
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from daskscale.errors import InputTypeError, NotFittedError, SchemaError
+from daskscale.storage.convert import aligned
 
 __all__ = ["SUPPORTED", "magnitude_prune", "prune_gradually", "sparsity_schedule", "prune_neurons", "fine_tune",
            "prune_ensemble", "weights_of", "sparsity_of", "check_sparsity", "check_supported"]
@@ -199,7 +200,8 @@ def prune_neurons(mlp: Any, keep: float | int | list) -> Any:
 def _blocks(data: Any, dtype: Any):
     """Yield ``(X, y)`` NumPy blocks of a :class:`~daskscale.storage.convert.Data`, one at a time."""
     for i in range(data.X.numblocks[0]):
-        yield np.asarray(data.X.blocks[i].compute(), dtype=dtype), np.asarray(data.y.blocks[i].compute())
+        X, y = data.X.blocks[i].compute(), data.y.blocks[i].compute()
+        yield aligned(np.asarray(X, dtype=dtype)), aligned(np.asarray(y))
 
 
 def _masked_training(model: Any, X: Any, y: Any, *, epochs: int, batch_rows: int, classes: Any,

@@ -28,6 +28,7 @@ from daskscale.errors import DaskscaleError, NotFittedError, SchemaError
 from daskscale.grid.stack import as_dataset, grid_layout, stack_to_data
 from daskscale.grid.unstack import apply_to_grid
 from daskscale.monitor import current_client, progress
+from daskscale.storage.convert import aligned
 
 __all__ = ["GridEstimator"]
 
@@ -134,7 +135,7 @@ class GridEstimator(MetaEstimatorMixin, BaseEstimator):
                     f"({data.X.nbytes / 2**20:,.0f} MiB) exceeds max_memory_bytes; use an incremental "
                     "estimator (SGD*, MiniBatchKMeans, ...) or raise max_memory_bytes")
             Xm, ym = dask.compute(data.X, data.y)
-            est.fit(Xm, ym, **fit_params)
+            est.fit(aligned(Xm), aligned(ym), **fit_params)
         else:
             self._fit_blocks(est, data, fit_params)
         self.estimator_ = est
@@ -178,6 +179,7 @@ class GridEstimator(MetaEstimatorMixin, BaseEstimator):
             if i + ahead < n:
                 pending.append(submit(i + ahead))
             Xb, yb = job.result() if client is not None else job.compute()
+            Xb, yb = aligned(Xb), aligned(yb)
             if len(Xb):
                 est.partial_fit(Xb, yb, **kw)
 

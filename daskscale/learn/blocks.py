@@ -46,7 +46,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from daskscale.storage.convert import Data
+from daskscale.storage.convert import Data, aligned
 
 __all__ = ["ArrayReader", "ZarrReader", "DaskReader", "make_reader", "iter_blocks", "epoch_units",
            "mini_batches", "split_blocks", "blocks_on_heap"]
@@ -234,9 +234,9 @@ class DaskReader(_Reader):
 
         xb = self.X.blocks[i]
         if self.y is None:
-            return np.asarray(xb.compute()), None
-        xv, yv = dask.compute(xb, self.y.blocks[i])
-        return np.asarray(xv), np.asarray(yv)
+            return aligned(np.asarray(xb.compute())), None
+        xv, yv = dask.compute(xb, self.y.blocks[i])  # from a cluster: possibly unaligned (see aligned)
+        return aligned(np.asarray(xv)), aligned(np.asarray(yv))
 
 
 def make_reader(data: Data, original: Any = None) -> _Reader:
@@ -247,8 +247,8 @@ def make_reader(data: Data, original: Any = None) -> _Reader:
     if isinstance(original, (str, os.PathLike)) and data.sample_weight is None:
         return ZarrReader(original, data.row_chunks, has_y=data.y is not None)
     if isinstance(original, np.ndarray) or hasattr(original, "iloc"):
-        X = np.asarray(original if not hasattr(original, "iloc") else data.X.compute())
-        y = None if data.y is None else np.asarray(data.y.compute())
+        X = aligned(np.asarray(original if not hasattr(original, "iloc") else data.X.compute()))
+        y = None if data.y is None else aligned(np.asarray(data.y.compute()))
         return ArrayReader(X, y, data.row_chunks)
     return DaskReader(data.X, data.y)
 

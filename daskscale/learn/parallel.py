@@ -31,7 +31,7 @@ from daskscale.errors import ClusterError, InputTypeError, NotFittedError, Schem
 from daskscale.reduce import Reducer
 from daskscale.learn.blocks import blocks_on_heap, make_reader
 from daskscale.learn.predict import classes_of
-from daskscale.storage.convert import Data, as_data
+from daskscale.storage.convert import Data, aligned, as_data
 
 __all__ = ["ParameterAveraging", "ModelAverage", "ReplicaLostWarning", "model_params", "set_model_params"]
 
@@ -239,8 +239,10 @@ def _take_read_ahead(reader: Any, i: int) -> tuple[np.ndarray, Any]:
 
 def _train_pairs(start: Any, pairs: list[Any], units: list[Any], first_rows: list[int], classes: Any,
                  first: bool) -> tuple[Any, int]:
-    """Runs on a worker: train on blocks already in worker memory (``pairs[k]`` is ``units[k]``'s block)."""
-    return _train_shard(start, (_cut(xy, u, r) for xy, u, r in zip(pairs, units, first_rows)), classes, first)
+    """Runs on a worker: train on blocks already in worker memory (``pairs[k]`` is ``units[k]``'s block;
+    one fetched from another worker may be unaligned, see :func:`~daskscale.storage.convert.aligned`)."""
+    blocks = (_cut((aligned(X), aligned(y)), u, r) for (X, y), u, r in zip(pairs, units, first_rows))
+    return _train_shard(start, blocks, classes, first)
 
 
 def _merge_replicas(results: list[tuple[Any, int]]) -> Any:

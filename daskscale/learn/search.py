@@ -28,13 +28,14 @@ from sklearn.model_selection import ParameterGrid, ParameterSampler
 
 from daskscale.errors import InputTypeError, NotFittedError
 from daskscale.learn.predict import classes_of
-from daskscale.storage.convert import Data, as_data
+from daskscale.storage.convert import Data, aligned, as_data
 
 __all__ = ["SuccessiveHalvingSearch", "HyperbandSearch"]
 
 
 def _train(model: Any, xs: list[np.ndarray], ys: list[np.ndarray], classes: Any) -> Any:
     for X, y in zip(xs, ys):
+        X, y = aligned(X), aligned(y)  # blocks fetched from another worker may be unaligned
         if classes is not None and not hasattr(model, "classes_"):
             model.partial_fit(X, np.ravel(y), classes=classes)
         else:

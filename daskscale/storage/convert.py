@@ -21,7 +21,7 @@ from daskscale.errors import InputTypeError, SchemaError
 from daskscale.storage import layout
 from daskscale.storage.store import open_dataset, store_attrs
 
-__all__ = ["Data", "as_data"]
+__all__ = ["Data", "as_data", "aligned"]
 
 
 @dataclass
@@ -48,6 +48,27 @@ class Data:
     @property
     def row_chunks(self) -> tuple[int, ...]:
         return tuple(self.X.chunks[0])
+
+
+def aligned(a: Any) -> Any:
+    """``a`` with its data aligned for its dtype: a copy only when it is not (else ``a`` itself).
+
+    An array that Dask's distributed client or a worker receives is rebuilt in place over the
+    message buffer and may start at any byte (seen: float32 data at an address ending in 49).
+    scikit-learn's Cython loops and BLAS then take their slow unaligned paths: L-BFGS on such
+    an array of 1.1M x 50 ran 8x slower than on a copy. Anything else (``None``, lists, dask
+    arrays) is returned as is.
+
+    Examples
+    --------
+    >>> raw = np.zeros(41, dtype=np.uint8)
+    >>> odd = raw[1:].view(np.float64)  # 8-byte values starting at an odd address
+    >>> odd.flags.aligned, aligned(odd).flags.aligned
+    (False, True)
+    """
+    if isinstance(a, np.ndarray) and not a.flags.aligned:
+        return np.require(a, requirements="A")
+    return a
 
 
 def _to_dask(a: Any, chunks: Any = "auto") -> da.Array:

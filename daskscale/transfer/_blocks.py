@@ -12,7 +12,7 @@ from typing import Any, Iterator, Sequence
 import dask
 import numpy as np
 
-from daskscale.storage.convert import Data
+from daskscale.storage.convert import Data, aligned
 
 CACHE_BYTES = 64 * 2**20
 
@@ -36,7 +36,7 @@ class BlockSource:
         self.streamed = data.X.nbytes > (CACHE_BYTES if cache_bytes is None else cache_bytes)
         if not self.streamed:
             X, y = dask.compute(data.X, data.y)
-            self.cached = (np.asarray(X), None if y is None else np.asarray(y))
+            self.cached = (aligned(np.asarray(X)), None if y is None else aligned(np.asarray(y)))
 
     @property
     def n_blocks(self) -> int:
@@ -63,4 +63,4 @@ class BlockSource:
         for k, i in enumerate(order):
             parts = client.gather(nxt)
             nxt = client.compute(self._parts(order[k + 1])) if k + 1 < len(order) else None
-            yield i, np.asarray(parts[0]), np.asarray(parts[1]) if len(parts) > 1 else None
+            yield i, aligned(np.asarray(parts[0])), aligned(np.asarray(parts[1])) if len(parts) > 1 else None

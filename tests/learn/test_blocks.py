@@ -238,3 +238,28 @@ def test_read_ahead_slot_gives_the_block_asked_for_and_holds_one(small_store):
     X, _ = parallel._take_read_ahead(r, 0)  # not the block read ahead: read directly, the slot emptied
     np.testing.assert_array_equal(X, r.read(0)[0])
     assert not parallel._ahead
+
+
+def test_blocks_received_from_the_cluster_are_aligned_for_scikit_learn(client):
+    """Dask's distributed client rebuilds a received array over its message buffer, often at an
+    address unaligned for its dtype; scikit-learn then runs its slow paths. Every block a reader
+    hands out is aligned (copied only when it had to be)."""
+    import dask.array as da
+
+    from daskscale.learn.blocks import DaskReader
+    from daskscale.storage.convert import aligned
+
+    X = da.random.default_rng(0).standard_normal((4_000, 7), chunks=(500, 7), dtype=np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    raw = [X.blocks[i].compute() for i in range(8)]
+    if all(b.flags.aligned for b in raw):
+        pytest.skip("this distributed version delivered every block aligned: nothing to fix")
+    reader = DaskReader(X, y)
+    for i in range(8):
+        xb, yb = reader.read(i)
+        assert xb.flags.aligned and yb.flags.aligned
+        np.testing.assert_array_equal(xb, raw[i])
+    odd = next(b for b in raw if not b.flags.aligned)
+    fixed = aligned(odd)
+    assert fixed.flags.aligned and aligned(fixed) is fixed  # an aligned array is never copied
+    np.testing.assert_array_equal(fixed, odd)
