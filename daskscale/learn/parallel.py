@@ -7,6 +7,14 @@ parameters are merged, weighted by the rows each one saw, and the merged model i
 of every replica in the next round. The merge is a mergeable state (:class:`ModelAverage`),
 the same ``map``/``merge``/``finalize`` shape as the reducers of :mod:`daskscale.reduce`.
 
+Where the time goes, and what is done about it: each replica's next-round task takes the last
+round's replica results as its input and merges them itself (a few microseconds for a linear
+model), so a round costs one task per worker and one small transfer, not a merge task and two
+hops. Shards are balanced by rows: blocks left over when the block count does not divide by the
+workers are cut into row pieces, one per replica (:func:`shard_units`). A worker keeps the
+opened store and its heap between rounds, and reads its next round's first block while it
+waits for the other replicas.
+
 A worker lost during a round costs only that round's replica: its result is dropped from the
 merge (or recomputed by Dask elsewhere), a :class:`ReplicaLostWarning` says so, and the fit goes
 on with the workers that remain. Every wait has a timeout, so a stuck worker cannot hang a fit.
