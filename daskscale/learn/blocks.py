@@ -360,6 +360,24 @@ def _glibc() -> Any:
         return None
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                     "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def mmapped_bytes() -> int | None:
+    """Bytes glibc's malloc holds in ``mmap``-ed chunks now (``mallinfo2().hblkhd``); ``None`` off glibc.
+
+    A buffer allocated while this grows by its size got a fresh ``mmap`` of its own rather than
+    heap memory: how :func:`blocks_on_heap` is checked, in a worker, by the tests.
+    """
+    libc = _glibc()
+    if libc is None or not hasattr(libc, "mallinfo2"):
+        return None
+    libc.mallinfo2.restype = _MallInfo2
+    return int(libc.mallinfo2().hblkhd)
+
+
 @contextmanager
 def blocks_on_heap(linger: float = 0.0) -> Iterator[None]:
     """Keep block-sized buffers on the malloc heap while blocks stream (see the module notes).
