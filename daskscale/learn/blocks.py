@@ -33,12 +33,12 @@ are reset to the environment's values and the free memory is handed back (``mall
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import math
 import mmap
 import os
 import threading
+import time
 from collections import OrderedDict, deque
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
@@ -347,8 +347,10 @@ def mini_batches(n_rows: int, batch_size: int | None, rng: np.random.Generator |
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _HEAP_MMAP_THRESHOLD = 32 * 2**20  # glibc's largest allowed value on 64-bit: blocks up to 32 MB
 _HEAP_TRIM_THRESHOLD = 1 << 30
-_heap_users = [0, 0]  # users now, entries ever
+_heap_users = [0]
 _heap_raised = [False]
+_heap_until = [0.0]  # monotonic time until which a lingering process keeps the raised settings
+_heap_timer: list[Any] = [None]  # the one pending restore timer, if any
 _heap_lock = threading.Lock()
 
 
@@ -401,7 +403,6 @@ def blocks_on_heap(linger: float = 0.0) -> Iterator[None]:
         return
     with _heap_lock:
         _heap_users[0] += 1
-        _heap_users[1] += 1  # entries: a lingering restore fires only if nobody entered since
         if _heap_users[0] == 1 and not _heap_raised[0]:
             libc.mallopt(_M_MMAP_THRESHOLD, _HEAP_MMAP_THRESHOLD)
             libc.mallopt(_M_TRIM_THRESHOLD, _HEAP_TRIM_THRESHOLD)
@@ -412,20 +413,39 @@ def blocks_on_heap(linger: float = 0.0) -> Iterator[None]:
         with _heap_lock:
             _heap_users[0] -= 1
             if _heap_users[0] == 0:
-                if linger > 0:
-                    timer = threading.Timer(linger, _restore_heap, (libc, trim_env, _heap_users[1]))
-                    timer.daemon = True
-                    timer.start()
+                if linger > 0:  # one timer per process, however many short uses come and go
+                    _heap_until[0] = time.monotonic() + linger
+                    if _heap_timer[0] is None:
+                        _start_heap_timer(linger, libc, trim_env)
                 else:
-                    _restore_heap(libc, trim_env, None, locked=True)
+                    _restore_heap(libc, trim_env)
 
 
-def _restore_heap(libc: Any, trim_env: str, entries: int | None, locked: bool = False) -> None:
-    """The environment's thresholds back, free heap memory returned (unless in use again)."""
-    with (contextlib.nullcontext() if locked else _heap_lock):
-        if _heap_users[0] or not _heap_raised[0] or (entries is not None and entries != _heap_users[1]):
-            return
-        libc.mallopt(_M_MMAP_THRESHOLD, int(os.environ.get("MALLOC_MMAP_THRESHOLD_", 128 * 1024)))
-        libc.mallopt(_M_TRIM_THRESHOLD, int(trim_env))
-        _heap_raised[0] = False
-        libc.malloc_trim(0)
+def _start_heap_timer(delay: float, libc: Any, trim_env: str) -> None:
+    timer = threading.Timer(delay, _lingered, (libc, trim_env))
+    timer.daemon = True
+    _heap_timer[0] = timer
+    timer.start()
+
+
+def _lingered(libc: Any, trim_env: str) -> None:
+    """The restore timer fired: restore, wait out a linger extended since, or leave it to the user inside."""
+    with _heap_lock:
+        _heap_timer[0] = None
+        if _heap_users[0] or not _heap_raised[0]:
+            return  # in use again: its last user out lingers anew
+        rest = _heap_until[0] - time.monotonic()
+        if rest > 0:
+            _start_heap_timer(rest, libc, trim_env)
+        else:
+            _restore_heap(libc, trim_env)
+
+
+def _restore_heap(libc: Any, trim_env: str) -> None:
+    """The environment's thresholds back and free heap memory returned (``_heap_lock`` held)."""
+    if not _heap_raised[0]:
+        return
+    libc.mallopt(_M_MMAP_THRESHOLD, int(os.environ.get("MALLOC_MMAP_THRESHOLD_", 128 * 1024)))
+    libc.mallopt(_M_TRIM_THRESHOLD, int(trim_env))
+    _heap_raised[0] = False
+    libc.malloc_trim(0)

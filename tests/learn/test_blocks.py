@@ -182,6 +182,17 @@ def test_blocks_on_heap_linger_keeps_the_heap_between_short_tasks(client):
 
     for mapped, later, raised in client.run(mapped_after, 0.5, 0.0, False).values():
         assert mapped == 0 and later >= 16_000_000 and not raised
+
+    def threads_after_many_short_uses() -> int:
+        import threading
+
+        before = threading.active_count()
+        for _ in range(200):  # 200 rounds of a few milliseconds: one pending restore, not 200
+            with blocks.blocks_on_heap(linger=0.5):
+                pass
+        return threading.active_count() - before
+
+    assert all(n <= 1 for n in client.run(threads_after_many_short_uses).values())
     for mapped, later, raised in client.run(mapped_after, 0.5, 0.0, True).values():
         assert mapped == 0 and later >= 16_000_000 and not raised
     for mapped, later, raised in client.run(mapped_after, 0.0, 0.0, False).values():
