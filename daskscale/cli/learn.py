@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,12 @@ from daskscale.cli.options import cluster_options, open_cluster
 STRATEGIES = ["incremental", "average", "exact", "feature-sharded", "ovr", "ensemble", "auto"]
 
 
-def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
+def _params(pairs: tuple[str, ...], hint: str = "--param") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--param")
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint=hint)
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -33,6 +34,9 @@ def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
                    "perceptron, passive-aggressive, minibatch-kmeans, incremental-pca")
 @click.option("--param", "params", multiple=True, help="Estimator parameter KEY=VALUE (JSON value), repeatable.")
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="incremental", show_default=True)
+@click.option("--option", "options", multiple=True,
+              help="Option of a non-incremental strategy's trainer KEY=VALUE (JSON value), repeatable: e.g. "
+                   "merge_every=3 for average, n_estimators=8 for ensemble.")
 @click.option("--epochs", type=int, default=5, show_default=True)
 @click.option("--batch-size", type=int, default=None, help="Rows per partial_fit call (default: one block).")
 @click.option("--scale/--no-scale", default=True, show_default=True, help="Standardise features on the fly.")
@@ -44,7 +48,8 @@ def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="Model file to write.")
 @cluster_options
-def fit(store: str, model_name: str, params: tuple[str, ...], strategy: str, epochs: int, batch_size: int | None,
+def fit(store: str, model_name: str, params: tuple[str, ...], strategy: str, options: tuple[str, ...],
+        epochs: int, batch_size: int | None,
         scale: bool, validation_fraction: float, patience: int | None, checkpoint: str | None,
         checkpoint_every: int, resume: bool, seed: int, out: str, scheduler: str | None, workers: int | None,
         memory_limit: str | None) -> None:
@@ -55,6 +60,16 @@ def fit(store: str, model_name: str, params: tuple[str, ...], strategy: str, epo
     est = make_estimator(model_name, random_state=seed, **_params(params))
     if resume and not checkpoint:
         raise click.UsageError("--resume needs --checkpoint DIR")
+    ctx = click.get_current_context()
+    given = [f"--{name.replace('_', '-')}" for name in ("scale", "validation_fraction", "patience", "checkpoint",
+                                                         "checkpoint_every", "resume")
+             if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
+    if strategy != "incremental" and given:
+        raise click.UsageError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to --strategy incremental "
+                               f"only, not {strategy}")
+    if strategy == "incremental" and options:
+        raise click.UsageError("--option is for the other strategies' trainers; --strategy incremental takes "
+                               "its own options (--batch-size, --scale, --patience, ...)")
     with open_cluster(scheduler, workers, memory_limit, quiet=True):
         if strategy == "incremental":
             from daskscale.learn.incremental import Incremental
@@ -78,10 +93,21 @@ def fit(store: str, model_name: str, params: tuple[str, ...], strategy: str, epo
                 from daskscale.learn.strategies import make_trainer
             except ImportError as exc:
                 raise click.ClickException(f"strategy {strategy!r} is not available in this install ({exc})")
-            model = make_trainer(strategy, est, epochs=epochs, batch_size=batch_size, random_state=seed)
+            try:
+                model = make_trainer(strategy, est, epochs=epochs, batch_size=batch_size, random_state=seed,
+                                     **_params(options, "--option"))
+            except TypeError as exc:  # an option the trainer does not take
+                raise click.BadParameter(str(exc), param_hint="--option")
+            t = time.perf_counter()
             model.fit(store)
-            meta = {"strategy": strategy, "model": model_name, "store": str(store)}
-            click.echo(f"trained {model_name} with strategy {strategy}")
+            seconds = time.perf_counter() - t
+            meta = {"strategy": strategy, "model": model_name, "store": str(store), "seconds": seconds}
+            detail = ""
+            if hasattr(model, "n_replicas_"):
+                meta.update(replicas=model.n_replicas_, rounds=model.rounds_, rows_seen=model.n_rows_seen_)
+                detail = (f": {model.n_replicas_} replica(s), {model.rounds_} round(s), {model.n_rows_seen_:,} rows "
+                          f"in {seconds:.1f} s ({model.n_rows_seen_ / seconds:,.0f} rows/s)")
+            click.echo(f"trained {model_name} with strategy {strategy}{detail}")
     save_model(model, out, metadata=meta)
     click.echo(f"model written to {out}")
 

@@ -39,3 +39,25 @@ def test_bad_input_is_one_line(tmp_path, small_store):
     p = subprocess.run([sys.executable, "-m", "daskscale", "fit", str(small_store), "--model", "random-forest",
                         "--out", str(tmp_path / "m.skops")], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "unknown model 'random-forest'" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_fit_average_takes_trainer_options_and_reports_the_rounds(small_store, client, tmp_path, capsys):
+    import pytest
+
+    sched = ["--scheduler", client.scheduler.address]
+    model = tmp_path / "avg.skops"
+    main(["fit", str(small_store), "--strategy", "average", "--epochs", "1", "--option", "merge_every=2",
+          "--out", str(model), *sched])
+    out = capsys.readouterr().out
+    meta = read_metadata(model)
+    # 4 blocks on 2 workers, merged every 2 blocks: one round; with the default merge_every=1 it is two
+    assert meta["strategy"] == "average" and meta["replicas"] == 2 and meta["rounds"] == 1
+    assert meta["rows_seen"] == 20_000 and "2 replica(s), 1 round(s), 20,000 rows" in out
+    with pytest.raises(SystemExit) as e:  # options of the incremental trainer are refused, by name
+        main(["fit", str(small_store), "--strategy", "average", "--no-scale", "--patience", "2",
+              "--out", str(model), *sched])
+    assert e.value.code == 2
+    assert "--scale, --patience apply to --strategy incremental only, not average" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["fit", str(small_store), "--strategy", "average", "--option", "merge_evry=2", "--out", str(model), *sched])
+    assert e.value.code == 2 and "merge_evry" in capsys.readouterr().err
