@@ -50,24 +50,6 @@ def _train_store(store, n_test_blocks=1):
     return path
 
 
-def _read_and_fit(reader, units, sgd):
-    import dask
-    from sklearn.linear_model import SGDClassifier
-
-    from daskscale.learn.blocks import blocks_on_heap
-    from daskscale.learn.parallel import piece
-
-    est = SGDClassifier(alpha=1e-3, average=sgd == "averaged", random_state=0)
-    with dask.config.set(scheduler="sync"), blocks_on_heap():
-        for u in units:
-            X, y = reader.read(u if isinstance(u, int) else u[0])
-            if not isinstance(u, int):
-                a, b = piece(len(X), u[1], u[2])
-                X, y = X[a:b], y[a:b]
-            est.partial_fit(X, y, classes=[0, 1])
-    return len(units)
-
-
 class DataParallelScaling:
     """1 replica vs 2 (one per worker) on the same 2-worker cluster, store, held-out block.
 
@@ -134,12 +116,14 @@ class DataParallelScaling:
         return worker_peak_memory(self.client) / 2**20
 
     def track_ceiling_speedup(self, merge_every, sgd):
-        """This machine's ceiling: the same reads and ``partial_fit`` calls as one task on one
-        worker vs two independent tasks (half the rows each, split as parameter averaging splits
-        them) on two workers, no merging, no rounds. Whatever parameter averaging loses below
+        """This machine's ceiling: the fit's own task code (``_read_and_train``) run as one task
+        on one worker vs two independent tasks (half the rows each, split as parameter averaging
+        splits them) on two workers, no merging, no rounds. It ignores ``merge_every``. Whatever parameter averaging loses below
         this is its own overhead."""
+        from sklearn.linear_model import SGDClassifier
+
         from daskscale.learn.blocks import make_reader
-        from daskscale.learn.parallel import shard_units
+        from daskscale.learn.parallel import _read_and_train, shard_units
 
         from daskscale.storage.convert import as_data
 
@@ -151,7 +135,10 @@ class DataParallelScaling:
         for _ in range(5):
             for k in (1, 2):
                 t = time.perf_counter()
-                self.client.gather([self.client.submit(_read_and_fit, reader, units, sgd, workers=[w], pure=False)
+                # each task is one replica's whole shard as a single round: the fit's own task code
+                est = SGDClassifier(alpha=1e-3, average=sgd == "averaged", random_state=0)
+                self.client.gather([self.client.submit(_read_and_train, est, reader, units, np.array([0, 1]), True,
+                                                       workers=[w], pure=False)
                                     for units, w in zip(shard_units(range(n), k), workers)])
                 times[k].append(time.perf_counter() - t)
         return float(np.median(times[1]) / np.median(times[2]))

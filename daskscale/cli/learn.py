@@ -96,11 +96,13 @@ def fit(store: str, model_name: str, params: tuple[str, ...], strategy: str, opt
             try:
                 model = make_trainer(strategy, est, epochs=epochs, batch_size=batch_size, random_state=seed,
                                      **_params(options, "--option"))
-            except TypeError as exc:  # an option the trainer does not take
-                raise click.BadParameter(str(exc), param_hint="--option")
+            except TypeError as exc:
+                if not options:
+                    raise
+                raise click.BadParameter(str(exc), param_hint="--option")  # an option the trainer does not take
             t = time.perf_counter()
             model.fit(store)
-            seconds = time.perf_counter() - t
+            seconds = getattr(model, "fit_seconds_", time.perf_counter() - t)  # the trainer's own, when it keeps one
             meta = {"strategy": strategy, "model": model_name, "store": str(store), "seconds": seconds}
             detail = ""
             if hasattr(model, "n_replicas_"):

@@ -36,7 +36,7 @@ from dask.layers import ArrayBlockIdDep
 from daskscale.errors import InputTypeError, SchemaError
 from daskscale.storage.convert import Data
 
-__all__ = ["GridLayout", "GridData", "stack_to_data", "grid_layout", "block_rows", "gather_rows", "finite_cells", "expand",
+__all__ = ["GridLayout", "GridData", "stack_to_data", "grid_layout", "gather_rows", "finite_cells", "expand",
            "as_dataset"]
 
 
@@ -75,14 +75,14 @@ class GridLayout:
         return "mask" if self.mask is not None else "finite"
 
     def block_spec(self, *, with_target: bool) -> tuple[Any, ...]:
-        """The leading arguments of :func:`block_rows`: ``(spec, mask_axes, target_axes)``."""
+        """The leading arguments of :func:`gather_rows`: ``(spec, mask_axes, target_axes)``."""
         return (tuple(self.wide), self.mask_axes if self.mask is not None else None,
                 self.target_axes if with_target and self.target is not None else None)
 
     def blockwise_args(self, *, with_target: bool) -> list[Any]:
         """``(array, index)`` pairs for :func:`dask.array.blockwise` over the grid's blocks.
 
-        Output index ``1..k`` is the sample dims; the arrays come in :func:`block_rows` order
+        Output index ``1..k`` is the sample dims; the arrays come in :func:`gather_rows` order
         (features, mask, target). Being blockwise, the reads of the source chunks fuse into
         the block task: one task per grid block reads, masks and stacks it.
         """
@@ -98,7 +98,7 @@ class GridLayout:
         return pairs
 
     def block_keys(self, idx: tuple[int, ...], *, with_features: bool = True, with_target: bool = True) -> list[Any]:
-        """Keys of grid block ``idx`` of each array, in :func:`block_rows` order."""
+        """Keys of grid block ``idx`` of each array, in :func:`gather_rows` order."""
         k = len(self.sample_dims)
         keys: list[Any] = []
         if with_features:
@@ -182,8 +182,14 @@ def gather_rows(spec: tuple[bool, ...], mask_axes: tuple[int, ...] | None, targe
 
     The kept cells are ``np.tile(keep, lead)`` (flat, C order): a mask over the trailing sample
     dims (a (lat, lon) land mask under a leading time dim) is applied per leading slice, so
-    neither the mask nor an index is ever built at the size of the block. See
-    :func:`block_rows` for the arguments.
+    neither the mask nor an index is ever built at the size of the block.
+
+    ``blocks`` are the variables' blocks, then the mask's and the target's when their axes
+    (positions in the sample dims they span) are not None. With a mask, ``check=True`` raises
+    on a kept cell that is not finite (stacking for a fit: the row counts came from the mask),
+    ``check=False`` also drops such cells (prediction). ``where`` (the block index) names the
+    block in errors. Each variable is gathered straight into its column of ``X``, so masked
+    cells are never copied.
     """
     n_var = len(spec)
     feats = blocks[:n_var]
@@ -236,23 +242,6 @@ def gather_rows(spec: tuple[bool, ...], mask_axes: tuple[int, ...] | None, targe
             lead = 1
             Xb, yb = Xb[finite], (yb[finite] if yb is not None else None)
     return Xb, yb, lead, keep
-
-
-def block_rows(spec: tuple[bool, ...], mask_axes: tuple[int, ...] | None, target_axes: tuple[int, ...] | None,
-               check: bool, where: Any, *blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Rows of one grid block: ``(X_rows, y_rows, valid)`` with ``valid`` the kept cells (flat).
-
-    ``blocks`` are the variables' blocks, then the mask's and the target's when their axes
-    (positions in the sample dims they span) are not None. With a mask, ``check=True`` raises
-    on a kept cell that is not finite (stacking for a fit: the row counts came from the mask),
-    ``check=False`` also drops such cells (prediction). ``where`` (the block index) names the
-    block in errors.
-
-    The kept cells are found first and each variable is gathered straight into its column of
-    ``X``, so masked cells are never copied.
-    """
-    Xb, yb, lead, keep = gather_rows(spec, mask_axes, target_axes, check, where, *blocks)
-    return Xb, yb, (np.tile(keep, lead) if lead > 1 else keep)
 
 
 def _counts_block(spec, target_axes, *blocks):

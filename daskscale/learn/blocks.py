@@ -34,7 +34,7 @@ are reset to the environment's values and the free memory is handed back (``mall
 from __future__ import annotations
 
 import ctypes
-import math
+import functools
 import mmap
 import os
 import threading
@@ -145,11 +145,16 @@ _opened_lock = threading.Lock()
 
 def _store_stamp(path: str, has_y: bool) -> tuple | None:
     """``(path, has_y, mtimes of the metadata files)`` for a local store, else ``None`` (not cached)."""
+
+    def mtime(name: str) -> int:
+        try:
+            return os.stat(os.path.join(path, name)).st_mtime_ns
+        except FileNotFoundError:
+            return 0
+
     try:
-        names = ("zarr.json", os.path.join("X", "zarr.json"), os.path.join("y", "zarr.json"))
-        times = tuple(os.stat(os.path.join(path, n)).st_mtime_ns if os.path.exists(os.path.join(path, n)) else 0
-                      for n in names)
-    except (OSError, TypeError, ValueError):
+        times = tuple(mtime(n) for n in ("zarr.json", os.path.join("X", "zarr.json"), os.path.join("y", "zarr.json")))
+    except (OSError, TypeError, ValueError):  # not a local path
         return None
     return None if times[1] == 0 else (os.path.abspath(path), has_y, times)
 
@@ -326,21 +331,21 @@ def iter_blocks(reader: _Reader, order: Sequence[int], *, max_in_flight: int = 2
                 fut.cancel()
 
 
-def mini_batches(n_rows: int, batch_size: int | None, rng: np.random.Generator | None) -> list[np.ndarray]:
-    """Row index arrays of the mini-batches of one unit (permuted first when ``rng`` is given).
-
-    ``batch_size=None`` gives one batch of the whole unit. The last batch may be shorter.
+def mini_batches(n_rows: int, batch_size: int | None) -> list[slice]:
+    """The mini-batches of a unit whose rows are already in training order: contiguous slices,
+    so each batch is a view, never a copy. ``batch_size=None`` gives one batch of the whole unit;
+    the last batch may be shorter.
 
     Examples
     --------
-    >>> [len(b) for b in mini_batches(10, 4, None)]
-    [4, 4, 2]
+    >>> mini_batches(10, 4)
+    [slice(0, 4, None), slice(4, 8, None), slice(8, 10, None)]
+    >>> mini_batches(10, None)
+    [slice(0, 10, None)]
     """
-    idx = rng.permutation(n_rows) if rng is not None else np.arange(n_rows)
     if not batch_size or batch_size >= n_rows:
-        return [idx]
-    k = math.ceil(n_rows / batch_size)
-    return [idx[j * batch_size:(j + 1) * batch_size] for j in range(k)]
+        return [slice(0, n_rows)]
+    return [slice(a, min(a + batch_size, n_rows)) for a in range(0, n_rows, batch_size)]
 
 
 # glibc mallopt parameters (malloc.h)
@@ -354,7 +359,9 @@ _heap_timer: list[Any] = [None]  # the one pending restore timer, if any
 _heap_lock = threading.Lock()
 
 
+@functools.lru_cache(maxsize=1)
 def _glibc() -> Any:
+    """glibc, loaded once per process (``blocks_on_heap`` runs in every short training task)."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None

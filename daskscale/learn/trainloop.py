@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from daskscale.learn.blocks import blocks_on_heap, epoch_units, iter_blocks
+from daskscale.learn.blocks import blocks_on_heap, epoch_units, iter_blocks, mini_batches
 from daskscale.learn.history import History
 from daskscale.learn.prep import block_loss, block_score, check_block
 
@@ -108,13 +108,6 @@ def _unit_rng(seed: int | None, epoch: int, first_block: int) -> np.random.Gener
 def _permute(X: np.ndarray, y: Any, perm: np.ndarray) -> tuple[np.ndarray, Any]:
     # ``take`` along rows copies whole rows: about 2x faster than fancy indexing ``X[perm]``
     return np.take(X, perm, axis=0), (None if y is None else np.take(y, perm, axis=0))
-
-
-def _batches(n_rows: int, batch_size: int | None) -> list[slice]:
-    """The mini-batches of a unit already in training order: contiguous views, no copies."""
-    if not batch_size or batch_size >= n_rows:
-        return [slice(0, n_rows)]
-    return [slice(a, min(a + batch_size, n_rows)) for a in range(0, n_rows, batch_size)]
 
 
 def _assume_finite(finite: bool) -> Any:
@@ -208,7 +201,7 @@ def _train(est: Any, reader: Any, plan: dict[str, Any], state: dict[str, Any], *
                     probe = slice(0, n, max(1, n // LOSS_ROWS))
                     loss = block_loss(est, kind, np.ascontiguousarray(X[probe][:LOSS_ROWS]),
                                       None if y is None else y[probe][:LOSS_ROWS])
-                for rows in _batches(n, batch_size):
+                for rows in mini_batches(n, batch_size):
                     if rows.stop > rows.start:
                         _fit_batch(est, kind, X[rows], None if y is None else y[rows], classes)
             X = y = None  # free the unit before the next one is taken: memory stays bounded

@@ -62,7 +62,8 @@ def test_int8_predictions_are_computed_from_the_stored_integers(rng):
     q, b = c.layers_[0], c.intercepts_[0]
     by_hand = (X.astype(np.float64) @ q.values.astype(np.float64)) * q.scale + b
     np.testing.assert_allclose(c.decision_function(X), by_hand[:, 0], rtol=1e-5, atol=1e-5)
-    assert not np.allclose(c.decision_function(X), m.decision_function(X), rtol=1e-7, atol=1e-7)
+    # and not the float weights: int8 moves the scores by far more than float32 rounding would
+    assert np.abs(c.decision_function(X) - m.decision_function(X)).max() > 1e-4
 
 
 def test_90pct_pruning_after_fine_tune_costs_under_one_point(digits_mlp, digits, tmp_path):
@@ -74,6 +75,7 @@ def test_90pct_pruning_after_fine_tune_costs_under_one_point(digits_mlp, digits,
     after = compress(pruned, quantize="float32")
     assert after.sparsity_ == pytest.approx(0.9, abs=0.001)
     assert sum(int(mk.sum()) for mk in masks) == sum(int((w != 0).sum()) for w in pruned.coefs_)
+    assert all(np.all(w[~mk] == 0) for w, mk in zip(pruned.coefs_, masks))  # zeros exactly where masked
     assert after.score(Xte, yte) >= ref - 0.01
     both = compress(pruned, quantize="int8")
     assert both.score(Xte, yte) >= ref - 0.015

@@ -183,8 +183,13 @@ def test_odd_blocks_are_split_by_rows_and_the_fit_is_the_documented_algorithm(cl
     replica, so both replicas see the same rows; the model is exactly the in-process average."""
     from daskscale.datasets import make_classification
 
+    from daskscale.learn.parallel import shard_units
+
     store = make_classification(9_000, 6, chunk_rows=2_000, seed=4, store=tmp_path / "odd.zarr")
     X, y = _xy(store)
+    rows = [sum(ParameterAveraging._unit_rows([2000, 2000, 2000, 2000, 1000], u) for u in shard)
+            for shard in shard_units(range(5), 2)]
+    assert rows == [4_500, 4_500]  # balanced by rows, not 3 blocks against 2
     sgd = SGDClassifier(alpha=1e-3, random_state=0)
     for merge_every in (1, 2):
         pa = ParameterAveraging(sgd, merge_every=merge_every, shuffle=False, persist=persist,

@@ -176,3 +176,24 @@ def test_ddm_detects_label_flip_and_multinomial_nb_works():
     assert any(30 <= e["batch"] <= 31 for e in ol.events_), ol.events_
     nb = OnlineLearner(MultinomialNB(), publish=False).run([(np.abs(X), y) for X, y in bs[:10]])
     assert nb.n_batches_ == 10 and 0.4 < nb.cumulative_accuracy <= 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_linear_predict_fast_path_is_taken_and_equals_predict(dtype, n_classes):
+    """The learner's fast path: taken for scikit-learn's linear classifiers (so a scikit-learn
+    upgrade that breaks its test is seen), identical to ``predict``; refused for anything else."""
+    from sklearn.linear_model import PassiveAggressiveClassifier, Perceptron, SGDClassifier
+    from sklearn.naive_bayes import GaussianNB
+
+    from daskscale.online.linear import linear_predict
+
+    rng = np.random.default_rng(n_classes)
+    X = rng.normal(size=(500, 6)).astype(dtype)
+    y = np.array(["a", "b", "c"])[rng.integers(0, n_classes, 500)]
+    for est in (SGDClassifier(random_state=0), Perceptron(random_state=0), PassiveAggressiveClassifier(random_state=0)):
+        est.partial_fit(X, y, classes=np.unique(y))
+        fast = linear_predict(est, X)
+        assert fast is not None, type(est).__name__
+        np.testing.assert_array_equal(fast, est.predict(X))
+    assert linear_predict(GaussianNB().fit(X, y), X) is None
