@@ -24,11 +24,13 @@ def scaled(n: int, minimum: int = 1) -> int:
     return max(minimum, int(n * SCALE))
 
 
-def client(n_workers: int = 2, threads_per_worker: int = 1, memory_limit: str | int = "4GiB") -> Any:
-    """A Client on a local cluster of worker processes, started once per process and layout."""
+def client(n_workers: int = 2, threads_per_worker: int = 1, memory_limit: str | int = "4GiB",
+           lean_monitoring: bool = True) -> Any:
+    """A Client on a local cluster of worker processes, started once per process and layout
+    (``lean_monitoring``: see :func:`daskscale.connect`)."""
     import daskscale
 
-    key = (n_workers, threads_per_worker, memory_limit)
+    key = (n_workers, threads_per_worker, memory_limit, lean_monitoring)
     if key not in _CONNECTIONS:
         # worker processes must import `benchmarks.*` (tasks defined there); asv loads the
         # suite without putting the repository on sys.path, and spawned workers copy sys.path
@@ -38,7 +40,8 @@ def client(n_workers: int = 2, threads_per_worker: int = 1, memory_limit: str | 
         for other in list(_CONNECTIONS):
             _CONNECTIONS.pop(other).close()
         _CONNECTIONS[key] = daskscale.connect(n_workers=n_workers, threads_per_worker=threads_per_worker,
-                                              memory_limit=memory_limit, dashboard_address=None, quiet=True)
+                                              memory_limit=memory_limit, dashboard_address=None, quiet=True,
+                                              lean_monitoring=lean_monitoring)
         # warm the workers (imports) so the first timed call does not pay for them
         _CONNECTIONS[key].client.run(_warm)
     return _CONNECTIONS[key].client

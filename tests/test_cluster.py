@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import socket
 
+import dask
 import pytest
 
 import daskscale
@@ -17,6 +18,24 @@ def test_local_cluster_is_sized_bound_to_loopback_and_closed():
         cluster = conn.cluster
         assert conn.submit(sum, [1, 2]).result() == 3
     assert cluster.status.name == "closed"
+
+
+def _sampling(dask_worker):
+    cb = dask_worker.periodic_callbacks
+    return cb["profile"].callback_time, cb["tick"].callback_time
+
+
+def test_embedded_cluster_monitors_leanly_unless_the_user_chose():
+    # the workers' own periodic callbacks, not just their config: what actually runs
+    before = dask.config.get("distributed.worker.profile.interval")
+    with daskscale.connect(n_workers=1, memory_limit="500MiB", quiet=True) as conn:
+        assert list(conn.client.run(_sampling).values()) == [(50.0, 200.0)]
+        assert conn.cluster.scheduler.periodic_callbacks["tick"].callback_time == 200.0
+    with dask.config.set({"distributed.worker.profile.interval": "5ms"}):
+        with daskscale.connect(n_workers=1, memory_limit="500MiB", quiet=True) as conn:
+            assert list(conn.client.run(_sampling).values()) == [(5.0, 200.0)]
+    # nothing leaks into this process's config once the cluster is up
+    assert dask.config.get("distributed.worker.profile.interval") == before
 
 
 def test_dashboard_moves_to_a_free_port_when_taken():

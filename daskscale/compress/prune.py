@@ -53,12 +53,12 @@ def check_supported(model: Any) -> str:
 
 
 def _is_linear(model: Any) -> bool:
-    from sklearn.linear_model._base import LinearModel, LinearClassifierMixin
+    from sklearn.linear_model._base import LinearClassifierMixin, LinearModel
+    from sklearn.linear_model._stochastic_gradient import BaseSGD
+    from sklearn.svm import LinearSVC, LinearSVR
 
     # SGDRegressor derives from neither base, but has coef_ / intercept_ like the others
-    return (isinstance(model, (LinearModel, LinearClassifierMixin))
-            or type(model).__name__ in ("LinearSVC", "LinearSVR")
-            or (type(model).__module__.startswith("sklearn.linear_model") and hasattr(type(model), "partial_fit")))
+    return isinstance(model, (LinearModel, LinearClassifierMixin, BaseSGD, LinearSVC, LinearSVR))
 
 
 def check_sparsity(sparsity: float) -> float:
@@ -197,24 +197,32 @@ def prune_neurons(mlp: Any, keep: float | int | list) -> Any:
     return small
 
 
-def _blocks(data: Any, dtype: Any):
-    """Yield ``(X, y)`` NumPy blocks of a :class:`~daskscale.storage.convert.Data`, one at a time."""
-    for i in range(data.X.numblocks[0]):
-        X, y = data.X.blocks[i].compute(), data.y.blocks[i].compute()
-        yield aligned(np.asarray(X, dtype=dtype)), aligned(np.asarray(y))
+def _hold_at_zero(model: Any, masks: list[np.ndarray]) -> None:
+    """Set the weights outside ``masks`` back to zero, in place (the weights are views of the
+    model's own arrays: no copy per training step)."""
+    ws = weights_of(model)
+    if all(w.flags.writeable for w in ws):
+        for w, m in zip(ws, masks):
+            np.copyto(w, 0.0, where=~m)
+    else:
+        _set_weights(model, [np.where(m, w, 0.0) for w, m in zip(ws, masks)])
 
 
 def _masked_training(model: Any, X: Any, y: Any, *, epochs: int, batch_rows: int, classes: Any,
                      masks: list[np.ndarray] | None = None,
-                     schedule: dict[int, float] | None = None, scope: str = "global") -> list[np.ndarray]:
+                     schedule: dict[int, float] | None = None, scope: str = "global",
+                     data: Any = None) -> list[np.ndarray]:
     """``partial_fit`` over the row blocks of ``X`` for ``epochs`` passes, masked weights held at zero.
 
     ``schedule`` maps a mini-batch update number to a sparsity: before that update the mask is
     recomputed by magnitude (pruned weights are zero, so they stay pruned: masks only shrink).
+    ``data`` is ``as_data(X, y)`` when the caller has it already. Blocks are read one at a
+    time, the next while the current one trains (a store: by zarr, straight into this process).
     Returns the final masks; ``model`` is updated in place.
     """
     from sklearn.pipeline import Pipeline
 
+    from daskscale.learn.blocks import iter_blocks, make_reader
     from daskscale.storage.convert import as_data
 
     check_supported(model)
@@ -226,7 +234,8 @@ def _masked_training(model: Any, X: Any, y: Any, *, epochs: int, batch_rows: int
                              "model (SGDClassifier, SGDRegressor, Perceptron, MLPClassifier, MLPRegressor)")
     if int(epochs) < 1:
         raise SchemaError(f"epochs must be at least 1, got {epochs!r}")
-    data = as_data(X, y, require_y=True)
+    data = data if data is not None else as_data(X, y, require_y=True)
+    reader = make_reader(data, X)
     if classes is None:
         classes = getattr(est, "classes_", None)
     kw = {} if classes is None or not hasattr(est, "classes_") else {"classes": classes}
@@ -235,20 +244,25 @@ def _masked_training(model: Any, X: Any, y: Any, *, epochs: int, batch_rows: int
     batch_rows = _call_rows(est, batch_rows)
     schedule = dict(schedule or {})
     update = 0
+    def prepare(i: int, block: tuple) -> tuple:  # in the read-ahead thread
+        xb, yb = block
+        xb = aligned(np.asarray(xb, dtype=dtype))
+        if pre is not None:
+            xb = pre.transform(xb).astype(dtype, copy=False)
+        return xb, aligned(np.asarray(yb))
+
     for _ in range(int(epochs)):
-        for xb, yb in _blocks(data, dtype):
-            if pre is not None:
-                xb = pre.transform(xb).astype(dtype, copy=False)
+        for _i, (xb, yb) in iter_blocks(reader, range(reader.n_blocks), max_in_flight=1, prepare=prepare):
             for a in range(0, len(xb), batch_rows):
                 if update in schedule:
                     masks = _magnitude_masks(weights_of(model), schedule.pop(update), scope)
-                    _set_weights(model, [np.where(m, w, 0.0) for w, m in zip(weights_of(model), masks)])
+                    _hold_at_zero(model, masks)
                 est.partial_fit(xb[a:a + batch_rows], yb[a:a + batch_rows], **kw)
-                _set_weights(model, [np.where(m, w, 0.0) for w, m in zip(weights_of(model), masks)])
+                _hold_at_zero(model, masks)
                 update += 1
     if schedule:  # fewer updates than planned (rows counted differently): still reach the target
         masks = _magnitude_masks(weights_of(model), max(schedule.values()), scope)
-        _set_weights(model, [np.where(m, w, 0.0) for w, m in zip(weights_of(model), masks)])
+        _hold_at_zero(model, masks)
     return masks
 
 
@@ -266,11 +280,11 @@ def fine_tune(model: Any, masks: list[np.ndarray], X: Any, y: Any = None, *, epo
               batch_rows: int = 10_000, classes: Any = None) -> Any:
     """Continue training a pruned model with its masks held fixed, block by block.
 
-    Each row block of ``X`` (a store path, dask or NumPy array) is read alone, split into
-    mini-batches of ``batch_rows`` (an MLP: at most its ``batch_size``, one optimizer step a
-    call), and fed to ``partial_fit``; after every call the masked weights are set back to
-    zero, so the sparsity never decays. Works out-of-core: only one
-    block is in memory at a time. Returns ``model`` (updated in place). The solver continues
+    Each row block of ``X`` (a store path, read by zarr right here; a dask or NumPy array) is
+    split into mini-batches of ``batch_rows`` (an MLP: at most its ``batch_size``, one
+    optimizer step a call) and fed to ``partial_fit``; after every call the masked weights are
+    set back to zero, so the sparsity never decays. Works out-of-core: at most two blocks are
+    in memory, the one training and the next, read meanwhile. Returns ``model`` (updated in place). The solver continues
     with its own state (an MLP's Adam moments, SGD's decaying step). See
     :func:`prune_gradually` for pruning in steps during the fine-tuning, which recovers more.
 
@@ -340,12 +354,12 @@ def prune_gradually(model: Any, sparsity: float, X: Any, y: Any = None, *, steps
     if scope not in ("global", "layer"):
         raise SchemaError(f"scope must be 'global' or 'layer', got {scope!r}")
     pruned = copy.deepcopy(model)
-    rows = as_data(X, y, require_y=True).X.chunks[0]
+    data = as_data(X, y, require_y=True)
     step = _call_rows(_final(model), batch_rows)
-    per_epoch = sum(-(-int(r) // step) for r in rows)
+    per_epoch = sum(-(-int(r) // step) for r in data.row_chunks)
     schedule = sparsity_schedule(sparsity, steps, per_epoch * max(1, int(epochs)), ramp)
     masks = _masked_training(pruned, X, y, epochs=epochs, batch_rows=batch_rows, classes=classes,
-                             schedule=schedule, scope=scope)
+                             schedule=schedule, scope=scope, data=data)
     return pruned, masks
 
 

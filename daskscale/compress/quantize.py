@@ -88,20 +88,29 @@ class QTensor:
         return _operand(self) * (self.scale if self.mode == "int8" else np.float32(1))
 
 
+def _ratios(values: np.ndarray) -> tuple[np.float32, np.ndarray] | None:
+    """``(base, ratios)``: a float32 ``base`` (the largest value) and float16 ``ratios`` in (0, 1],
+    the compact form of a layer's int8 scales; ``None`` when a ratio would fall below float16's
+    normal range (a value 10^4 times smaller than the largest)."""
+    base = np.float32(values.max())
+    ratio = (np.asarray(values, np.float64) / base).astype(np.float16)
+    return (base, ratio) if ratio.min() >= np.finfo(np.float16).smallest_normal else None
+
+
 def _int8_scale(amax: np.ndarray) -> np.ndarray:
     """``max|w| / 127`` per channel, rounded to what a file stores (see :func:`pack`).
 
-    A float32 base times float16 ratios in (0, 1]; when a ratio would fall below float16's
-    normal range (a channel 10^4 times smaller than the largest) the float32 scales are kept.
-    An all-zero channel gets the base (its integers are all 0 whatever the step).
+    The float32 base times float16 ratios of :func:`_ratios`, or the float32 scales when
+    those would lose precision. An all-zero channel gets the base (its integers are all 0
+    whatever the step).
     """
     top = float(amax.max()) or 1.0
-    amax = np.where(amax > 0, amax, top)
-    base = np.float32(top / _QMAX)
-    ratio = (amax / top).astype(np.float16)
-    if ratio.min() >= np.finfo(np.float16).smallest_normal:
-        return base * ratio.astype(np.float32)
-    return (amax / _QMAX).astype(np.float32)
+    scale = np.where(amax > 0, amax, top) / _QMAX
+    compact = _ratios(scale)
+    if compact is None:
+        return scale.astype(np.float32)
+    base, ratio = compact
+    return base * ratio.astype(np.float32)
 
 
 def quantize(w: np.ndarray, mode: str | None = "int8", *, per_channel: bool = True,
@@ -228,10 +237,10 @@ def _scale_bytes(scale: np.ndarray | None) -> tuple[int, np.ndarray]:
     if scale is None:
         return _NO_SCALE, np.zeros(0, np.uint8)
     scale = np.asarray(scale, np.float32)
-    if scale.size > 1:
-        base = scale.max()
-        ratio = (scale.astype(np.float64) / base).astype(np.float16)
-        if np.array_equal(base * ratio.astype(np.float32), scale):
+    compact = _ratios(scale) if scale.size > 1 else None
+    if compact is not None:
+        base, ratio = compact
+        if np.array_equal(base * ratio.astype(np.float32), scale):  # lossless: the form _int8_scale rounds to
             return _SCALE_F16, np.concatenate([np.atleast_1d(base).view(np.uint8), ratio.view(np.uint8)])
     return _SCALE_F32, scale.view(np.uint8)
 

@@ -48,7 +48,7 @@ import numpy as np
 
 from daskscale.storage.convert import Data, aligned
 
-__all__ = ["ArrayReader", "ZarrReader", "DaskReader", "make_reader", "iter_blocks", "epoch_units",
+__all__ = ["ArrayReader", "ZarrReader", "DaskReader", "make_reader", "iter_blocks", "iter_units", "epoch_units",
            "mini_batches", "split_blocks", "blocks_on_heap"]
 
 
@@ -309,23 +309,47 @@ def iter_blocks(reader: _Reader, order: Sequence[int], *, max_in_flight: int = 2
     >>> [n for _, n in iter_blocks(r, [0, 2], prepare=lambda i, xy: len(xy[0]))]
     [2, 1]
     """
-    order = list(order)
-    depth = max(1, int(max_in_flight))
+    for unit, out in iter_units(reader, [[i] for i in order], max_in_flight=max_in_flight, prepare=prepare,
+                                join=lambda unit, parts: parts[0]):
+        yield unit[0], out
 
-    def load(i: int) -> Any:
-        block = reader.read(i)
-        return block if prepare is None else prepare(i, block)
+
+def iter_units(reader: _Reader, units: Sequence[Sequence[int]], *, max_in_flight: int = 2,
+               prepare: Callable[[int, tuple], Any] | None = None,
+               join: Callable[[Sequence[int], list], Any] | None = None) -> Iterator[tuple[list[int], Any]]:
+    """Yield ``(unit, joined)`` for units of blocks (say :func:`epoch_units`), read ahead.
+
+    Every block of a unit is read and ``prepare``-d, then ``join(unit, [prepared blocks])``
+    makes the unit (default: the list itself), all in the prefetch thread, so the consumer
+    gets each unit ready to train on. ``max_in_flight`` bounds the *blocks* read ahead: at
+    least one unit, more when a unit is smaller than ``max_in_flight`` blocks.
+
+    Examples
+    --------
+    >>> r = ArrayReader(np.arange(10.0).reshape(5, 2), None, [2, 2, 1])
+    >>> [(u, len(X)) for u, X in iter_units(r, [[2, 0], [1]], join=lambda u, xys: np.concatenate([X for X, _ in xys]))]
+    [([2, 0], 3), ([1], 2)]
+    """
+    units = [list(u) for u in units]
+    depth = max(1, int(max_in_flight) // max((len(u) for u in units), default=1))
+
+    def load(unit: list[int]) -> Any:
+        parts = []
+        for i in unit:
+            block = reader.read(i)
+            parts.append(block if prepare is None else prepare(i, block))
+        return parts if join is None else join(unit, parts)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="daskscale-prefetch") as pool:
         pending: deque = deque()
         nxt = 0
         try:
-            while nxt < len(order) or pending:
-                while nxt < len(order) and len(pending) < depth:
-                    pending.append((order[nxt], pool.submit(load, order[nxt])))
+            while nxt < len(units) or pending:
+                while nxt < len(units) and len(pending) < depth:
+                    pending.append((units[nxt], pool.submit(load, units[nxt])))
                     nxt += 1
-                i, fut = pending.popleft()
-                yield i, fut.result()
+                unit, fut = pending.popleft()
+                yield unit, fut.result()
         finally:
             for _, fut in pending:
                 fut.cancel()

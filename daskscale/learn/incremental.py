@@ -28,7 +28,7 @@ from sklearn.utils.validation import validate_data
 from daskscale.errors import InputTypeError, NotFittedError, SchemaError
 from daskscale.learn.blocks import ZarrReader, make_reader, split_blocks
 from daskscale.learn.history import History
-from daskscale.learn.prep import Labels, check_block, kind_of, require_partial_fit
+from daskscale.learn.prep import Labels, kind_of, require_partial_fit
 from daskscale.learn.trainloop import CHECKPOINT_FILE, new_state, scale_rows, train
 from daskscale.monitor import METRICS_TOPIC, MetricsPublisher, current_client, progress
 from daskscale.reduce import Moments, reduce

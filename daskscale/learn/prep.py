@@ -70,28 +70,54 @@ def require_partial_fit(estimator: Any) -> None:
     )
 
 
-def check_block(X: np.ndarray, y: np.ndarray | None, *, where: str, nan: str,
-                classes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Validate one block; ``nan="skip"`` drops rows with NaN, ``"raise"`` names them."""
-    bad = np.isnan(X).any(axis=1) if X.dtype.kind == "f" else None
-    if y is not None and y.dtype.kind == "f":
-        ybad = np.isnan(y)
-        bad = ybad if bad is None else (bad | ybad)
-    if bad is not None and bad.any():
-        if nan != "skip":
-            rows = np.flatnonzero(bad)
-            raise SchemaError(
-                f"{where} has NaN in {len(rows)} row(s), first at row {rows[0]} of the block. Clean the data, "
-                "or pass nan='skip' to drop rows with NaN")
-        X, y = X[~bad], (None if y is None else y[~bad])
-    if classes is not None and y is not None and len(y):
+def check_block(X: Any, y: Any, *, where: str, nan: str,
+                classes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """Validate one block; returns ``(X, y, finite)``.
+
+    ``nan="skip"`` drops rows with NaN, ``"raise"`` names the first one; a label outside
+    ``classes`` is named. ``where`` (say ``"block 3 (rows 300-400)"``) starts every message.
+    A NaN or an infinity anywhere makes the sum non-finite, so one ``sum`` (about 1 ms for
+    20 MB) proves a clean block; only a block failing it is checked row by row. ``finite`` is
+    true when every value of ``X`` (and of a float ``y``) is finite: then scikit-learn need not
+    check it again (``assume_finite``). Infinities are left to scikit-learn.
+
+    Examples
+    --------
+    >>> X, y, finite = check_block(np.ones((3, 2)), np.array([0, 1, 0]), where="block 0", nan="raise",
+    ...                            classes=np.array([0, 1]))
+    >>> X.shape, finite
+    ((3, 2), True)
+    >>> X, y, finite = check_block(np.array([[1.0], [np.nan]]), None, where="block 0", nan="skip", classes=None)
+    >>> X.tolist(), finite
+    ([[1.0]], False)
+    >>> check_block(np.array([[1.0], [np.nan]]), None, where="block 7 (rows 70-72)", nan="raise", classes=None)
+    Traceback (most recent call last):
+    daskscale.errors.SchemaError: block 7 (rows 70-72) has NaN in 1 row(s), first at row 1 of the block. ...
+    """
+    X = np.asarray(X)
+    y = None if y is None else np.asarray(y)
+    finite = X.dtype.kind != "f" or bool(np.isfinite(X.sum()))
+    if finite and y is not None and y.dtype.kind == "f":
+        finite = bool(np.isfinite(y.sum()))
+    if not finite:
+        bad = np.isnan(X).any(axis=1) if X.dtype.kind == "f" else None
+        if y is not None and y.dtype.kind == "f":
+            ybad = np.isnan(y)
+            bad = ybad if bad is None else (bad | ybad)
+        if bad is not None and bad.any():
+            if nan != "skip":
+                rows = np.flatnonzero(bad)
+                raise SchemaError(
+                    f"{where} has NaN in {len(rows)} row(s), first at row {rows[0]} of the block. Clean the data, "
+                    "or pass nan='skip' to drop rows with NaN")
+            X, y = X[~bad], (None if y is None else y[~bad])
+    if classes is not None and y is not None and len(y) and not np.isin(y, classes).all():
         unseen = np.setdiff1d(np.unique(y), classes)
-        if len(unseen):
-            raise SchemaError(
-                f"{where} has class label(s) {unseen.tolist()[:10]} not among the classes {classes.tolist()[:20]} "
-                "fixed at the start of training; pass classes= with every label, or let daskscale discover them "
-                "(classes=None) before the first epoch")
-    return X, y
+        raise SchemaError(
+            f"{where} has class label(s) {unseen.tolist()[:10]} not among the classes {classes.tolist()[:20]} "
+            "fixed at the start of training; pass classes= with every label, or let daskscale discover them "
+            "(classes=None) before the first epoch")
+    return X, y, finite
 
 
 def block_loss(est: Any, kind: str, X: np.ndarray, y: np.ndarray | None) -> float | None:

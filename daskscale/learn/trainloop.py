@@ -6,12 +6,13 @@ in-memory and dask inputs. Its whole state is JSON plus the estimator, so a chec
 :func:`daskscale.models.save_model` call and a resumed run replays the same seeded order.
 
 The training thread only trains. Everything else done to a block runs in the prefetch thread
-of :func:`~daskscale.learn.blocks.iter_blocks` while the previous block trains: the read and
-decompression, the NaN / label check (one ``sum`` proves a block finite, so scikit-learn's
-own finiteness check is skipped for it), the scaling and the row permutation. Mini-batches
-are then contiguous views of the permuted block, never copies. The row permutation is skipped
-when it would be redundant: one ``partial_fit`` call per unit on an estimator that shuffles
-the rows of each call itself (``shuffle=True`` of SGD*, Perceptron, PassiveAggressive*, MLP*).
+of :func:`~daskscale.learn.blocks.iter_units` while the previous unit trains: the read and
+decompression, the NaN / label check (:func:`~daskscale.learn.prep.check_block`: one
+``sum`` proves a block finite, so scikit-learn's own finiteness check is skipped for it), the
+scaling, and for a unit of several blocks (``interleave``) their join and row permutation.
+Mini-batches are then contiguous views of the permuted unit, never copies. The row permutation
+is skipped when it would be redundant: one ``partial_fit`` call per unit on an estimator that
+shuffles the rows of each call itself (``shuffle=True`` of SGD*, Perceptron, PassiveAggressive*, MLP*).
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from daskscale.learn.blocks import blocks_on_heap, epoch_units, iter_blocks, mini_batches
+from daskscale.learn.blocks import blocks_on_heap, epoch_units, iter_blocks, iter_units, mini_batches
 from daskscale.learn.history import History
 from daskscale.learn.prep import block_loss, block_score, check_block
 
-__all__ = ["train", "validate", "new_state", "save_checkpoint", "checked_block", "scale_rows", "CHECKPOINT_FILE",
+__all__ = ["train", "validate", "new_state", "save_checkpoint", "scale_rows", "CHECKPOINT_FILE",
            "LOSS_ROWS"]
 
 CHECKPOINT_FILE = "checkpoint.skops"
@@ -62,37 +63,6 @@ def scale_rows(X: np.ndarray, mean: np.ndarray | None, scale: np.ndarray | None)
     return out
 
 
-def checked_block(X: Any, y: Any, *, where: str, nan: str, classes: np.ndarray | None) -> tuple:
-    """:func:`~daskscale.learn.prep.check_block` with a fast path; returns ``(X, y, finite)``.
-
-    A NaN or an infinity anywhere makes the sum non-finite, so one ``sum`` (about 1 ms for
-    20 MB) proves a clean block; only a block failing it goes through the row-by-row check.
-    ``finite`` is true when every value of ``X`` (and of a float ``y``) is finite: then
-    scikit-learn need not check it again (``assume_finite``).
-
-    Examples
-    --------
-    >>> X, y, finite = checked_block(np.ones((3, 2)), np.array([0, 1, 0]), where="block 0", nan="raise",
-    ...                              classes=np.array([0, 1]))
-    >>> X.shape, finite
-    ((3, 2), True)
-    >>> X, y, finite = checked_block(np.array([[1.0], [np.nan]]), None, where="block 0", nan="skip", classes=None)
-    >>> X.tolist(), finite
-    ([[1.0]], False)
-    """
-    X = np.asarray(X)
-    y = None if y is None else np.asarray(y)
-    finite = X.dtype.kind != "f" or bool(np.isfinite(X.sum()))
-    if finite and y is not None and y.dtype.kind == "f":
-        finite = bool(np.isfinite(y.sum()))
-    if not finite:  # NaN policy and labels, naming the block; infinities are left to scikit-learn
-        X, y = check_block(X, y, where=where, nan=nan, classes=classes)
-        return X, y, False
-    if classes is not None and y is not None and len(y) and not np.isin(y, classes).all():
-        check_block(X, y, where=where, nan=nan, classes=classes)  # raises, naming the unseen labels
-    return X, y, True
-
-
 def _self_shuffling(est: Any) -> bool:
     """Whether ``partial_fit`` permutes the rows of each call itself."""
     try:
@@ -124,7 +94,7 @@ def validate(est: Any, reader: Any, plan: dict[str, Any]) -> float | None:
 
     def prepare(i: int, block: tuple) -> tuple:
         a, b = reader.rows(i)
-        X, y, finite = checked_block(*block, where=f"validation block {i} (rows {a}-{b})", nan=plan["nan"],
+        X, y, finite = check_block(*block, where=f"validation block {i} (rows {a}-{b})", nan=plan["nan"],
                                      classes=classes)
         return scale_rows(X, mean, scale), y, finite
 
@@ -173,19 +143,13 @@ def _train(est: Any, reader: Any, plan: dict[str, Any], state: dict[str, Any], *
 
         def prepare(i: int, block: tuple, epoch: int = epoch) -> tuple:
             a, b = reader.rows(i)
-            X, y, finite = checked_block(*block, where=f"block {i} (rows {a}-{b})", nan=plan["nan"], classes=classes)
+            X, y, finite = check_block(*block, where=f"block {i} (rows {a}-{b})", nan=plan["nan"], classes=classes)
             X = scale_rows(X, mean, scale)
             if group == 1 and permuted(len(X)):
                 X, y = _permute(X, y, _unit_rng(seed, epoch, i).permutation(len(X)))
             return X, y, finite
 
-        t0 = time.perf_counter()
-        it = iter_blocks(reader, [b for u in units[state["unit"]:] for b in u], max_in_flight=plan["max_in_flight"],
-                         prepare=prepare)
-        for ui in range(state["unit"], len(units)):
-            unit = units[ui]
-            tb = time.perf_counter()
-            parts = [next(it)[1] for _ in unit]
+        def join(unit: list[int], parts: list[tuple], epoch: int = epoch) -> tuple:
             X, y, finite = parts[0]
             if len(parts) > 1:  # interleave: the rows of several blocks permuted as one unit
                 X = np.concatenate([p[0] for p in parts])
@@ -193,7 +157,14 @@ def _train(est: Any, reader: Any, plan: dict[str, Any], state: dict[str, Any], *
                 finite = all(p[2] for p in parts)
                 if permuted(len(X)):
                     X, y = _permute(X, y, _unit_rng(seed, epoch, unit[0]).permutation(len(X)))
-            del parts
+            return X, y, finite
+
+        t0 = time.perf_counter()
+        it = iter_units(reader, units[state["unit"]:], max_in_flight=plan["max_in_flight"], prepare=prepare, join=join)
+        for ui in range(state["unit"], len(units)):
+            unit = units[ui]
+            tb = time.perf_counter()
+            X, y, finite = next(it)[1]
             n, loss = len(X), None
             with _assume_finite(finite):
                 if state["rows_seen"] and n:

@@ -37,6 +37,8 @@ class Reducer(abc.ABC):
     needs_y: bool = False
     #: receive the block already converted to float64 (done once per block for all such reducers)
     float64: bool = False
+    #: may overwrite a float64 block that is nobody else's (see :meth:`map_scratch`)
+    scratch: bool = False
 
     @abc.abstractmethod
     def map(self, X: np.ndarray, y: np.ndarray | None = None) -> Any:
@@ -45,6 +47,14 @@ class Reducer(abc.ABC):
     @abc.abstractmethod
     def merge(self, a: Any, b: Any) -> Any:
         """Merge two states; must be associative."""
+
+    def map_scratch(self, X: np.ndarray, y: np.ndarray | None = None) -> Any:
+        """:meth:`map` of a float64 block this reducer may overwrite (no copy of its own needed).
+
+        :func:`map_all` calls it, for one ``scratch`` reducer, with the shared float64 copy of
+        the block, after every other reducer has mapped it. The default is :meth:`map`.
+        """
+        return self.map(X, y)
 
     def finalize(self, state: Any) -> Any:
         """Turn a state into the result (default: the state itself)."""
@@ -86,7 +96,9 @@ def map_all(reducers: Mapping[str, Reducer], X: np.ndarray, y: np.ndarray | None
     """All reducers' states of one block: the block is read once for all of them.
 
     Reducers with ``float64 = True`` share one float64 copy of the block, made here once,
-    instead of each converting (and allocating) its own.
+    instead of each converting (and allocating) its own. When that copy is a conversion (``X``
+    is not float64), the first ``scratch`` reducer gets it last, to overwrite
+    (:meth:`Reducer.map_scratch`).
     """
     if X.shape[0] > PIECE_ROWS:
         # Map a big block piece by piece: bounds the float64 copy and every reducer's
@@ -95,7 +107,16 @@ def map_all(reducers: Mapping[str, Reducer], X: np.ndarray, y: np.ndarray | None
                   for a in range(0, X.shape[0], PIECE_ROWS)]
         return merge_all(reducers, *pieces)
     X64 = np.asarray(X, dtype=np.float64) if any(r.float64 for r in reducers.values()) else None
-    return {k: r.map(X64 if r.float64 else X, y if r.needs_y else None) for k, r in reducers.items()}
+    last = None
+    # only a conversion is a copy: a float64 block may come back as a new *view* of itself
+    # (an unpickled array's dtype is not NumPy's own float64 object), so ``X64 is X`` won't do
+    if X64 is not None and X.dtype != np.float64:
+        last = next((k for k, r in reducers.items() if r.float64 and r.scratch), None)
+    out = {k: r.map(X64 if r.float64 else X, y if r.needs_y else None) for k, r in reducers.items() if k != last}
+    if last is not None:
+        r = reducers[last]
+        out[last] = r.map_scratch(X64, y if r.needs_y else None)
+    return {k: out[k] for k in reducers}
 
 
 def merge_all(reducers: Mapping[str, Reducer], *states: dict[str, Any]) -> dict[str, Any]:

@@ -31,17 +31,23 @@ class Moments(Reducer):
     """
 
     name = "moments"
-    #: converts its block itself: the float64 copy of a float32 (or integer) block is then its
-    #: own, and is centred in place instead of into a second block-sized array
-    float64 = False
+    float64 = True
+    #: a float64 copy that is its own is centred in place, not into a second block-sized array
+    scratch = True
 
     def __init__(self, ddof: int = 1):
         self.ddof = ddof
 
     def map(self, X: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         X = np.asarray(X)
-        own = X.dtype != np.float64  # the conversion below copies: the copy may be overwritten
-        X = np.asarray(X, dtype=np.float64)
+        # a conversion copies: that copy is this call's own, and may be overwritten
+        return self._map(np.asarray(X, dtype=np.float64), own=X.dtype != np.float64)
+
+    def map_scratch(self, X: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self._map(X, own=True)
+
+    @staticmethod
+    def _map(X: np.ndarray, own: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n_rows = X.shape[0]
         if n_rows:
             # Column sums as a matrix-vector product: BLAS reads the block once, where

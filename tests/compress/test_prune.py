@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
@@ -64,6 +66,23 @@ def test_schedule_rises_cubically_to_the_target_within_the_ramp():
     assert np.all(np.diff(levels) > 0) and np.diff(levels)[0] > np.diff(levels)[-1]  # fast first, slow near the end
     with pytest.raises(SchemaError, match=r"\[0, 1\)"):
         sparsity_schedule(1.0, 3, 10)
+
+
+def test_training_follows_the_schedule_step_by_step(linear):
+    from daskscale.compress.prune import _magnitude_masks, _masked_training, weights_of
+
+    model, X, y = linear
+    start = weights_of(model)
+    first = _magnitude_masks(start, 0.3, "global")[0]  # update 0 comes before any training
+    one_shot = _magnitude_masks(start, 0.6, "global")[0]
+    tuned = copy.deepcopy(model)
+    # 2000 rows in 200-row calls: 10 updates an epoch; the second step half-way through
+    masks = _masked_training(tuned, X, y, epochs=2, batch_rows=200, classes=None, schedule={0: 0.3, 10: 0.6})
+    assert masks[0].mean() == pytest.approx(0.4) and sparsity_of(tuned) == pytest.approx(0.6)
+    assert not np.any(masks[0] & ~first)  # pruned at the first step, pruned for good
+    # the second step ranked the weights as fine-tuned at 30%, not as they were at the start
+    assert np.any(masks[0] != one_shot)
+    assert np.all(weights_of(tuned)[0][~masks[0]] == 0)
 
 
 def test_gradual_pruning_reaches_the_target_and_never_revives_a_weight(digits_mlp, digits):

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from daskscale.learn.blocks import (ArrayReader, ZarrReader, epoch_units, iter_blocks, mini_batches,
+from daskscale.learn.blocks import (ArrayReader, ZarrReader, epoch_units, iter_blocks, iter_units, mini_batches,
                                     split_blocks)
 
 
@@ -39,6 +39,27 @@ def test_iter_blocks_holds_at_most_max_in_flight_blocks_ahead(max_in_flight):
         assert X.shape == (2, 2) and y.tolist() == [2 * i, 2 * i + 1]
     assert consumed == 10
     assert worst <= max_in_flight
+
+
+def test_units_are_joined_in_the_prefetch_thread_with_bounded_read_ahead():
+    r = CountingReader(np.arange(40.0).reshape(20, 2), np.arange(20), [2] * 10)
+    units = epoch_units(range(10), 0, seed=3, group=3)  # 3, 3, 3 and 1 blocks
+    joined_by = []
+
+    def join(unit, parts):
+        joined_by.append(threading.current_thread().name)
+        return np.concatenate([y for _, y in parts])
+
+    consumed, worst = 0, 0
+    for unit, y in iter_units(r, units, max_in_flight=2, join=join):
+        consumed += len(unit)
+        time.sleep(0.005)
+        worst = max(worst, r.read_count - consumed)
+        # the unit's rows, block by block in the unit's order
+        assert y.tolist() == [v for i in unit for v in (2 * i, 2 * i + 1)]
+    assert consumed == 10 and len(joined_by) == len(units)
+    assert all(name.startswith("daskscale-prefetch") for name in joined_by)
+    assert worst <= 3  # one unit ahead when a unit is bigger than max_in_flight blocks
 
 
 def test_next_block_is_read_while_the_current_one_trains():

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pickle
 import warnings
 
 import numpy as np
 import pytest
 
-from daskscale.reduce import Moments
+from daskscale.reduce import Covariance, Moments, Reducer
+from daskscale.reduce.base import map_all
 
 
 def test_clean_block_state_equals_the_nan_aware_state(rng):
@@ -68,3 +70,44 @@ def test_map_never_writes_to_its_input(rng, dtype):
     res = Moments().finalize(Moments().map(X))
     np.testing.assert_array_equal(X, before)
     np.testing.assert_allclose(res["var"], before.astype(np.float64).var(0, ddof=1), rtol=1e-12)
+
+
+class _Seen(Reducer):
+    """A float64 reducer that keeps (a copy of) the block it was given, to check what others did to it."""
+
+    name = "seen"
+    float64 = True
+
+    def __init__(self):
+        self.blocks = []
+
+    def map(self, X, y=None):
+        self.blocks.append((X, X.copy()))
+        return 0
+
+    def merge(self, a, b):
+        return 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, "float64 unpickled"])
+def test_fused_with_other_float64_reducers_moments_reuses_their_copy(rng, dtype):
+    X = (rng.standard_normal((500, 4)) * 3 + 7).astype(np.float64 if dtype == "float64 unpickled" else dtype)
+    if dtype == "float64 unpickled":
+        # as a worker may hold it: np.asarray(X, float64) is then a new view of X, not X
+        X = pickle.loads(pickle.dumps(X))
+    before = X.copy()
+    seen = _Seen()
+    states = map_all({"seen": seen, "moments": Moments(), "cov": Covariance()}, X, None)
+    # every other reducer had mapped the shared copy before Moments centred it
+    (shared, at_map_time), = seen.blocks
+    np.testing.assert_array_equal(at_map_time, before.astype(np.float64))
+    if dtype == np.float32:
+        # the copy was Moments' to overwrite, with no conversion of its own: it now holds the
+        # squared deviations from the mean, centred and squared in place
+        np.testing.assert_allclose(shared.mean(0), before.astype(np.float64).var(0), rtol=1e-9)
+    np.testing.assert_array_equal(X, before)  # the caller's block is never overwritten
+    fused = Moments().finalize(states["moments"])
+    alone = Moments().finalize(Moments().map(X))
+    np.testing.assert_allclose(fused["var"], alone["var"], rtol=1e-12)
+    np.testing.assert_allclose(Covariance().finalize(states["cov"])["cov"],
+                               np.cov(before.astype(np.float64), rowvar=False), rtol=1e-9)
