@@ -216,6 +216,8 @@ _HEAP_LINGER = 2.0
 _ahead: dict[tuple, Any] = {}
 _ahead_lock = threading.Lock()
 _ahead_pool: list[Any] = []
+#: blocks this process trained on from the read-ahead slot (for diagnostics and the tests)
+ahead_taken = [0]
 
 
 def _read_ahead(reader: Any, i: int) -> None:
@@ -242,6 +244,7 @@ def _take_read_ahead(reader: Any, i: int) -> tuple[np.ndarray, Any]:
     with _ahead_lock:
         fut = _ahead.pop(key, None) if key is not None else None
         _ahead.clear()
+        ahead_taken[0] += fut is not None
     return fut.result() if fut is not None else reader.read(i)
 
 

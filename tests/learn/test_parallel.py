@@ -177,6 +177,12 @@ def _by_hand(est, X, y, row_chunks, n_workers, merge_every):
     return model
 
 
+def _ahead_taken():
+    from daskscale.learn import parallel
+
+    return parallel.ahead_taken[0]
+
+
 @pytest.mark.parametrize("persist", [False, True])
 def test_odd_blocks_are_split_by_rows_and_the_fit_is_the_documented_algorithm(client, tmp_path, persist):
     """5 blocks (the last one short) on 2 workers: the fifth is cut in two row pieces, one per
@@ -192,8 +198,11 @@ def test_odd_blocks_are_split_by_rows_and_the_fit_is_the_documented_algorithm(cl
     assert rows == [4_500, 4_500]  # balanced by rows, not 3 blocks against 2
     sgd = SGDClassifier(alpha=1e-3, random_state=0)
     for merge_every in (1, 2):
+        taken = client.run(_ahead_taken)
         pa = ParameterAveraging(sgd, merge_every=merge_every, shuffle=False, persist=persist,
                                 random_state=0).fit(store)
+        if not persist:  # rounds after the first start from the block each worker read ahead
+            assert all(n > taken[w] for w, n in client.run(_ahead_taken).items())
         assert pa.n_rows_seen_ == 9_000
         assert pa.rounds_ == -(-3 // merge_every)  # 2 whole blocks + a half of the fifth per replica
         ref = _by_hand(SGDClassifier(alpha=1e-3, random_state=0), X, y, [2000, 2000, 2000, 2000, 1000], 2,
