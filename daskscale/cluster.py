@@ -55,8 +55,9 @@ def default_layout(n_workers: int | None = None) -> tuple[int, int, int]:
 #: averaging waits for its slowest replica. Sampling every 50 ms still fills the profile of any
 #: task that runs for more than a few tenths of a second, and a blocked event loop is still
 #: warned about after ``distributed.admin.tick.limit`` (3 s). Measured with
-#: ``benchmarks/bench_parallel.py``: 1-to-2-worker speed-up of parameter averaging 1.62-1.66x
-#: with distributed's defaults, 1.74-1.79x with these (4M rows, same run, same data).
+#: ``benchmarks/bench_parallel.py`` (4M rows, three runs): 1-to-2-worker speed-up of parameter
+#: averaging 1.65-1.68x with distributed's defaults (``DataParallelScalingDaskMonitoring``),
+#: 1.72-1.75x with these (``DataParallelScalingLarge``).
 LEAN_MONITORING = {
     "distributed.worker.profile.interval": "50ms",
     "distributed.admin.tick.interval": "200ms",
@@ -66,7 +67,7 @@ LEAN_MONITORING = {
 def _lean_settings() -> dict[str, str]:
     """The :data:`LEAN_MONITORING` settings the user has left at distributed's defaults.
 
-    A setting the user chose (in a Dask config file, a ``DASK_*`` variable or
+    A setting the user changed (in a Dask config file, a ``DASK_*`` variable or
     ``dask.config.set``) is kept: only values still equal to distributed's own default are
     replaced.
     """
@@ -77,7 +78,7 @@ def _lean_settings() -> dict[str, str]:
     for key, value in LEAN_MONITORING.items():
         current = dask.config.get(key, None)
         default = dask.config.get(key, None, config=defaults)
-        if current is None or default is None or parse_timedelta(current) == parse_timedelta(default):
+        if current is None or default is None or parse_timedelta(current, "ms") == parse_timedelta(default, "ms"):
             out[key] = value
     return out
 
@@ -247,6 +248,8 @@ def connect(
     try:
         # the workers' processes take the config of this moment (the nannies pass it on)
         lean = _lean_settings() if lean_monitoring else {}
+        if lean and processes:  # also for workers added later (scale, adapt): each nanny passes it on
+            cluster_kwargs["config"] = {**lean, **(cluster_kwargs.get("config") or {})}
         with dask.config.set({"distributed.scheduler.http.routes": routes, **lean}):
             cluster = LocalCluster(
                 n_workers=n,

@@ -31,6 +31,9 @@ def test_embedded_cluster_monitors_leanly_unless_the_user_chose():
     with daskscale.connect(n_workers=1, memory_limit="500MiB", quiet=True) as conn:
         assert list(conn.client.run(_sampling).values()) == [(50.0, 200.0)]
         assert conn.cluster.scheduler.periodic_callbacks["tick"].callback_time == 200.0
+        conn.cluster.scale(2)  # a worker added later gets the same settings
+        conn.client.wait_for_workers(2, timeout=60)
+        assert list(conn.client.run(_sampling).values()) == [(50.0, 200.0)] * 2
     with dask.config.set({"distributed.worker.profile.interval": "5ms"}):
         with daskscale.connect(n_workers=1, memory_limit="500MiB", quiet=True) as conn:
             assert list(conn.client.run(_sampling).values()) == [(5.0, 200.0)]

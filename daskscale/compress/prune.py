@@ -6,7 +6,8 @@
 - :func:`prune_neurons` removes whole hidden units of an MLP: the result is a real, smaller
   scikit-learn MLP (``hidden_layer_sizes`` shrinks).
 - :func:`fine_tune` continues training with the masks held fixed: ``partial_fit`` over the row
-  blocks of a store (one block in memory at a time), the masks re-applied after every call.
+  blocks of a store (the block training and the next, read meanwhile), the masks re-applied
+  after every call.
 - :func:`prune_gradually` prunes in steps during that fine-tuning (Zhu & Gupta's cubic
   schedule), which costs less accuracy than pruning in one shot for the same passes.
 - :func:`prune_ensemble` keeps the best members of a forest (held-out score) or the first
@@ -199,13 +200,25 @@ def prune_neurons(mlp: Any, keep: float | int | list) -> Any:
 
 def _hold_at_zero(model: Any, masks: list[np.ndarray]) -> None:
     """Set the weights outside ``masks`` back to zero, in place (the weights are views of the
-    model's own arrays: no copy per training step)."""
+    model's own arrays: no copy per training step).
+
+    An averaged SGD model (``average=True``) trains its iterate ``_standard_coef`` and reports
+    the running average as ``coef_``: both are held at zero, or the pruned weights would go on
+    learning in the iterate.
+    """
     ws = weights_of(model)
     if all(w.flags.writeable for w in ws):
         for w, m in zip(ws, masks):
             np.copyto(w, 0.0, where=~m)
     else:
         _set_weights(model, [np.where(m, w, 0.0) for w, m in zip(ws, masks)])
+    est = _final(model)
+    coef = getattr(est, "coef_", None)
+    if coef is not None and not hasattr(est, "coefs_"):
+        for name in ("_standard_coef", "_average_coef"):
+            arr = getattr(est, name, None)
+            if isinstance(arr, np.ndarray) and arr.size == coef.size and arr.flags.writeable:
+                np.copyto(arr, 0.0, where=~masks[0].T.reshape(arr.shape))
 
 
 def _masked_training(model: Any, X: Any, y: Any, *, epochs: int, batch_rows: int, classes: Any,
@@ -235,7 +248,7 @@ def _masked_training(model: Any, X: Any, y: Any, *, epochs: int, batch_rows: int
     if int(epochs) < 1:
         raise SchemaError(f"epochs must be at least 1, got {epochs!r}")
     data = data if data is not None else as_data(X, y, require_y=True)
-    reader = make_reader(data, X)
+    reader = make_reader(data, X, y)
     if classes is None:
         classes = getattr(est, "classes_", None)
     kw = {} if classes is None or not hasattr(est, "classes_") else {"classes": classes}
@@ -244,6 +257,8 @@ def _masked_training(model: Any, X: Any, y: Any, *, epochs: int, batch_rows: int
     batch_rows = _call_rows(est, batch_rows)
     schedule = dict(schedule or {})
     update = 0
+    if masks is not None:  # the state the solver trains from, too (an averaged SGD's iterate)
+        _hold_at_zero(model, masks)
     def prepare(i: int, block: tuple) -> tuple:  # in the read-ahead thread
         xb, yb = block
         xb = aligned(np.asarray(xb, dtype=dtype))

@@ -17,7 +17,8 @@ replays exactly the same order without saving any random state.
 
 Global shuffle (``interleave=k``): ``k`` blocks are read together, their rows permuted as
 one unit and cut into mini-batches, so each batch mixes rows of ``k`` blocks. Cost: ``k``
-blocks in memory instead of one (memory ~ ``(k + max_in_flight) x block``). Effect: it only
+blocks in memory instead of one (memory ~ ``(k + max(max_in_flight, k)) x block``: the unit
+training and the next ones, read and joined meanwhile). Effect: it only
 matters when rows are ordered within the store (sorted by time or by label), where it
 removes the bias of batches drawn from one region; on i.i.d. rows it changes accuracy within
 noise (see ``benchmarks/bench_incremental.py`` and notebook 02).
@@ -244,12 +245,15 @@ class DaskReader(_Reader):
         return aligned(np.asarray(xv)), aligned(np.asarray(yv))
 
 
-def make_reader(data: Data, original: Any = None) -> _Reader:
+def make_reader(data: Data, original: Any = None, y: Any = None) -> _Reader:
     """The cheapest reader for ``data``: zarr for a store, slices for NumPy, else Dask.
 
-    ``original`` is what the user passed (the store path or array before :func:`as_data`).
+    ``original`` is what the user passed (the store path or array before :func:`as_data`) and
+    ``y`` the target passed with it, if any: a store path with a target of its own is read by
+    zarr; with a separate ``y`` (which :func:`as_data` put in ``data``) it is read through Dask,
+    so the blocks pair the store's rows with *that* target.
     """
-    if isinstance(original, (str, os.PathLike)) and data.sample_weight is None:
+    if isinstance(original, (str, os.PathLike)) and data.sample_weight is None and y is None:
         return ZarrReader(original, data.row_chunks, has_y=data.y is not None)
     if isinstance(original, np.ndarray) or hasattr(original, "iloc"):
         X = aligned(np.asarray(original if not hasattr(original, "iloc") else data.X.compute()))
@@ -296,7 +300,8 @@ def iter_blocks(reader: _Reader, order: Sequence[int], *, max_in_flight: int = 2
                 prepare: Callable[[int, tuple], Any] | None = None) -> Iterator[tuple[int, Any]]:
     """Yield ``(block_index, (X, y))`` in ``order``, reading ahead ``max_in_flight`` blocks.
 
-    At most ``max_in_flight`` blocks are being read or waiting; the consumer holds one more.
+    While the consumer holds one block, the next ``max_in_flight`` (at least one) are being
+    read or wait for it.
     ``prepare(i, (X, y))``, when given, runs in the prefetch thread right after the read and
     its result is yielded instead of ``(X, y)``: per-block checks, scaling and row permutation
     then overlap training too (NumPy releases the GIL for them).
@@ -321,8 +326,9 @@ def iter_units(reader: _Reader, units: Sequence[Sequence[int]], *, max_in_flight
 
     Every block of a unit is read and ``prepare``-d, then ``join(unit, [prepared blocks])``
     makes the unit (default: the list itself), all in the prefetch thread, so the consumer
-    gets each unit ready to train on. ``max_in_flight`` bounds the *blocks* read ahead: at
-    least one unit, more when a unit is smaller than ``max_in_flight`` blocks.
+    gets each unit ready to train on. While the consumer holds a unit, the next ones are being
+    read: ``max_in_flight`` blocks, rounded down to whole units but at least one unit. Memory
+    is therefore about ``k + max(max_in_flight, k)`` blocks for units of ``k`` blocks.
 
     Examples
     --------
@@ -343,13 +349,21 @@ def iter_units(reader: _Reader, units: Sequence[Sequence[int]], *, max_in_flight
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="daskscale-prefetch") as pool:
         pending: deque = deque()
         nxt = 0
+
+        def refill() -> None:
+            nonlocal nxt
+            while nxt < len(units) and len(pending) < depth:
+                pending.append((units[nxt], pool.submit(load, units[nxt])))
+                nxt += 1
+
         try:
-            while nxt < len(units) or pending:
-                while nxt < len(units) and len(pending) < depth:
-                    pending.append((units[nxt], pool.submit(load, units[nxt])))
-                    nxt += 1
+            refill()
+            while pending:
                 unit, fut = pending.popleft()
-                yield unit, fut.result()
+                out = fut.result()
+                refill()  # before handing this unit over: the next ones are read while it trains
+                yield unit, out
+                del out
         finally:
             for _, fut in pending:
                 fut.cancel()

@@ -31,7 +31,7 @@ def evaluate(model: Any, X: Any, y: Any = None, *, max_in_flight: int = 2) -> di
     """
     kind = kind_of(model)
     data = as_data(X, y, require_y=kind in ("classifier", "regressor"))
-    reader = make_reader(data, X)
+    reader = make_reader(data, X, y)
     total, rows = 0.0, 0
     for _, (Xb, yb) in iter_blocks(reader, range(reader.n_blocks), max_in_flight=max_in_flight):
         Xb = np.asarray(Xb)

@@ -142,7 +142,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         if _in_memory(X):
             X, y = self._validate(X, y, reset=reset, kind=kind)
         data = as_data(X, y, require_y=kind in ("classifier", "regressor"))
-        reader = make_reader(data, X)
+        reader = make_reader(data, X, y)
         train_b, val_b = split_blocks(reader.n_blocks, self.validation_fraction if validation else 0.0,
                                       self.random_state)
         if classes is None and kind == "classifier":
@@ -182,7 +182,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             raise SchemaError(f"where must be 'auto', 'client' or 'worker', not {self.where!r}")
         client = current_client()
         if self.where == "worker" and (client is None or not isinstance(reader, ZarrReader)):
-            raise SchemaError("where='worker' needs a daskscale store path and a distributed client")
+            raise SchemaError("where='worker' needs a daskscale store path with its own target (not a separate y) "
+                              "and a distributed client")
         if self.where == "client" or not isinstance(reader, ZarrReader):
             return None
         return client
@@ -322,7 +323,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             if kind in ("classifier", "regressor"):
                 return float(self.estimator_.score(Xa, y))
             return block_score(self.estimator_, kind, Xa, None)
-        reader = make_reader(as_data(X, y, require_y=kind in ("classifier", "regressor")), X)
+        reader = make_reader(as_data(X, y, require_y=kind in ("classifier", "regressor")), X, y)
         plan = {"val": list(range(reader.n_blocks)), "classes": None, "mean": self._mean, "scale": self._scale,
                 "kind": kind, "max_in_flight": self.max_in_flight, "nan": self.nan}
         from daskscale.learn.trainloop import validate

@@ -361,7 +361,7 @@ class ParameterAveraging(BaseEstimator):
             yb = data.y.to_delayed(optimize_graph=True)
             pairs = [dask.delayed(_pair, pure=True)(a, b) for a, b in zip(xb, yb)]
         else:  # out of core: each round's training task reads its own blocks (zarr for a store path)
-            reader = make_reader(data, X)
+            reader = make_reader(data, X, y)
         model = clone(self.estimator)
         if self.random_state is not None and "random_state" in model.get_params():
             model.set_params(random_state=self.random_state)

@@ -35,7 +35,8 @@ class Reducer(abc.ABC):
 
     name: str = "reducer"
     needs_y: bool = False
-    #: receive the block already converted to float64 (done once per block for all such reducers)
+    #: receive the block already converted to float64 (done once per block for all such reducers);
+    #: the state must not keep a view of it: a ``scratch`` reducer may overwrite it afterwards
     float64: bool = False
     #: may overwrite a float64 block that is nobody else's (see :meth:`map_scratch`)
     scratch: bool = False

@@ -58,6 +58,31 @@ def test_fine_tune_on_store_recovers_and_keeps_mask(small_store, client):
     assert tuned.score(Xte, yte) > before + 0.01  # it learned from the store's blocks
 
 
+def test_fine_tune_on_a_store_learns_the_target_it_is_given(small_store, client):
+    from daskscale.storage import load_xy
+
+    X, y = load_xy(small_store)
+    Xn, flipped = X.compute(), 1 - y.compute()  # not the store's own target
+    m = SGDClassifier(loss="log_loss", random_state=0, max_iter=3, tol=None).fit(Xn[:500], flipped[:500])
+    pruned, masks = magnitude_prune(m, 0.5)
+    tuned = fine_tune(pruned, masks, small_store, flipped, epochs=2, batch_rows=2000)
+    # trained on the store's own target instead, it would score about 1 - this
+    assert tuned.score(Xn, flipped) > 0.8
+
+
+def test_averaged_sgd_trains_with_its_pruned_weights_held_at_zero(linear):
+    model, X, y = linear
+    avg = SGDClassifier(loss="log_loss", average=True, random_state=0).fit(X, y)
+    pruned, masks = magnitude_prune(avg, 0.8)
+    start = pruned._standard_coef.copy()
+    tuned = fine_tune(pruned, masks, X, y, epochs=2, batch_rows=100)
+    off = ~masks[0].T.ravel()
+    iterate = tuned._standard_coef.ravel()
+    # the iterate SGD trains (not only the average it reports as coef_) keeps them at zero
+    assert np.all(iterate[off] == 0) and np.all(tuned.coef_.ravel()[off] == 0)
+    assert np.any(iterate[~off] != start.ravel()[~off])  # it did train
+
+
 def test_schedule_rises_cubically_to_the_target_within_the_ramp():
     sched = sparsity_schedule(0.9, 5, 1000, ramp=0.5)
     updates, levels = list(sched), list(sched.values())

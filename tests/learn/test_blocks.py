@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from daskscale.learn.blocks import (ArrayReader, ZarrReader, epoch_units, iter_blocks, iter_units, mini_batches,
-                                    split_blocks)
+from daskscale.learn.blocks import (ArrayReader, ZarrReader, epoch_units, iter_blocks, iter_units, make_reader,
+                                    mini_batches, split_blocks)
 
 
 class CountingReader(ArrayReader):
@@ -59,18 +59,51 @@ def test_units_are_joined_in_the_prefetch_thread_with_bounded_read_ahead():
         assert y.tolist() == [v for i in unit for v in (2 * i, 2 * i + 1)]
     assert consumed == 10 and len(joined_by) == len(units)
     assert all(name.startswith("daskscale-prefetch") for name in joined_by)
-    assert worst <= 3  # one unit ahead when a unit is bigger than max_in_flight blocks
+    assert worst <= 3  # at most one whole unit (3 blocks) ahead of the one consumed
+
+
+def test_a_store_with_a_separate_target_is_read_with_that_target(small_store):
+    from daskscale.storage import load_xy
+    from daskscale.storage.convert import as_data
+
+    X, y = load_xy(small_store)
+    other = 1 - y.compute()  # not the store's own target
+    own = make_reader(as_data(small_store), small_store)
+    given = make_reader(as_data(small_store, other), small_store, other)
+    assert isinstance(own, ZarrReader) and not isinstance(given, ZarrReader)
+    a, b = given.rows(1)
+    Xb, yb = given.read(1)
+    np.testing.assert_array_equal(yb, other[a:b])
+    np.testing.assert_array_equal(Xb, own.read(1)[0])
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_the_next_unit_is_read_while_the_current_one_trains(k):
+    # reading a unit takes 10 ms a block; "training" on it takes longer: once the first unit is
+    # in, the consumer should find every next one already read (no wait in next())
+    r = CountingReader(np.zeros((12, 1)), None, [1] * 12, delay=0.01)
+    units = epoch_units(range(12), 0, seed=None, shuffle=False, group=k)
+    it = iter_units(r, units, max_in_flight=2)
+    waits = []
+    for _ in units:
+        t = time.perf_counter()
+        next(it)
+        waits.append(time.perf_counter() - t)
+        time.sleep(0.03 * k + 0.02)
+    assert waits[0] >= 0.01 * k  # the first unit had to be read
+    assert max(waits[1:]) < 0.005 * k, waits  # the others were read during training
 
 
 def test_next_block_is_read_while_the_current_one_trains():
     r = CountingReader(np.zeros((6, 1)), None, [1] * 6, delay=0.02)
-    windows = []
-    for i, _ in iter_blocks(r, range(6), max_in_flight=2):
-        t0 = time.perf_counter()
-        time.sleep(0.05)  # "training"
-        windows.append((i, t0, time.perf_counter()))
-    overlapped = [i for i, a, b in windows if i + 1 in r.starts and a <= r.starts[i + 1] <= b]
-    assert len(overlapped) >= 3, (windows, r.starts)
+    it = iter_blocks(r, range(6), max_in_flight=2)
+    waits = []
+    for _ in range(6):
+        t = time.perf_counter()
+        next(it)
+        waits.append(time.perf_counter() - t)
+        time.sleep(0.05)  # "training", longer than a read
+    assert waits[0] >= 0.02 and max(waits[1:]) < 0.01, waits
 
 
 def test_epoch_order_is_seeded_complete_and_changes_between_epochs():
