@@ -298,8 +298,8 @@ def fine_tune(model: Any, masks: list[np.ndarray], X: Any, y: Any = None, *, epo
     Each row block of ``X`` (a store path, read by zarr right here; a dask or NumPy array) is
     split into mini-batches of ``batch_rows`` (an MLP: at most its ``batch_size``, one
     optimizer step a call) and fed to ``partial_fit``; after every call the masked weights are
-    set back to zero, so the sparsity never decays. Works out-of-core: at most two blocks are
-    in memory, the one training and the next, read meanwhile. Returns ``model`` (updated in place). The solver continues
+    set back to zero, so the sparsity never decays. Works out-of-core: about two blocks are in
+    memory, the one training and the next, read meanwhile. Returns ``model`` (updated in place). The solver continues
     with its own state (an MLP's Adam moments, SGD's decaying step). See
     :func:`prune_gradually` for pruning in steps during the fine-tuning, which recovers more.
 

@@ -4,7 +4,7 @@ Where training runs (design choice): for a daskscale store on a distributed clus
 whole loop runs as *one task on a worker* that reads the store's chunks itself with zarr
 (:class:`~daskscale.learn.blocks.ZarrReader`), with a prefetch thread. No block crosses the
 network or is serialised, the scheduler sees one long task, and memory stays at about
-``(interleave + max_in_flight)`` blocks whatever the data size. Metrics go from that task to
+``interleave + max(max_in_flight, interleave)`` blocks whatever the data size. Metrics go from that task to
 the scheduler's event log; the client shows them in a progress bar. NumPy/pandas inputs
 train on the client (they are already there); dask inputs train on the client, computing one
 block at a time. ``where="client"`` forces client-side training (the store is then read by
@@ -70,7 +70,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
     epochs : passes over the training blocks.
     shuffle : permute block order each epoch and rows within each unit (seeded).
     interleave : blocks mixed into one unit before cutting batches (better global shuffle).
-    max_in_flight : blocks read ahead while training.
+    max_in_flight : blocks read ahead while training (at least one whole unit of ``interleave`` blocks).
     validation_fraction : share of blocks held out (whole blocks) to score each epoch.
     patience, tol : stop after ``patience`` epochs without a validation gain above ``tol``.
     scale : standardise features with moments from one reduce pass, applied on the fly.

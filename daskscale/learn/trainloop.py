@@ -192,6 +192,7 @@ def _train(est: Any, reader: Any, plan: dict[str, Any], state: dict[str, Any], *
                 on_unit(row)
             if every and plan.get("checkpoint") and state["blocks_done"] // every > before // every:
                 save_checkpoint(est, plan, state)
+        it.close()  # the reader lets go of the last unit before validation and the next epoch
         seconds = time.perf_counter() - t0
         score = validate(est, reader, plan)
         losses = state["epoch_losses"]

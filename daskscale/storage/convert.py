@@ -108,6 +108,8 @@ def as_data(X: Any, y: Any = None, *, target: str | None = None, sample_weight: 
         if ya.ndim == 2 and ya.shape[1] == 1:
             ya = ya[:, 0]
         data.y = ya
+        # a store's target name and class list describe its own target, not this one
+        data.target, data.classes = getattr(y, "name", None) if hasattr(y, "iloc") else None, None
     if sample_weight is not None:
         data.sample_weight = _to_dask(sample_weight, chunks=(data.row_chunks,))
     if data.X.ndim != 2:

@@ -182,3 +182,21 @@ def test_fit_killed_part_way_resumes_to_the_same_model(tmp_path, client):
     np.testing.assert_array_equal(resumed.estimator_.coef_, whole.estimator_.coef_)
     np.testing.assert_array_equal(resumed.estimator_.intercept_, whole.estimator_.intercept_)
     assert len(resumed.history_.epochs) == len(whole.history_.epochs) == 3
+
+
+def test_a_store_with_a_target_of_its_own_is_trained_and_scored_on_that_target(small_store, client):
+    from daskscale.learn.evaluate import evaluate
+    from daskscale.learn.parallel import ParameterAveraging
+    from daskscale.storage import load_xy
+
+    X, y = load_xy(small_store)
+    Xn, yn = X.compute(), y.compute()
+    # other labels than the store's (0/1), flipped: the store's class list must not be used either
+    other = np.where(yn == 1, "no", "yes")
+    inc = Incremental(SGDClassifier(random_state=0), validation_fraction=0, random_state=0,
+                      progress=False).fit(small_store, other)
+    assert inc.classes_.tolist() == ["no", "yes"]
+    assert inc.score(Xn, other) > 0.8  # trained on the store's own target, it would be ~0.2
+    assert evaluate(inc.estimator_, small_store, other)["accuracy"] > 0.8
+    pa = ParameterAveraging(SGDClassifier(random_state=0), random_state=0).fit(small_store, other)
+    assert pa.classes_.tolist() == ["no", "yes"] and pa.score(Xn, other) > 0.8
