@@ -14,8 +14,11 @@ TITLE = "data: generate + ingest to Zarr"
 def run(ctx: DemoContext) -> list[str]:
     _, kwargs = RECIPES["demo"]
     rows = ctx.rows or kwargs["n_rows"]
+    # fewer rows than the recipe: smaller chunks, so the later steps still have blocks to split
+    # (held-out blocks, one shard per worker): at least 12 of them, as in the recipe
+    chunk_rows = min(kwargs["chunk_rows"], max(1_000, -(-rows // 12)))
     with progress(total=2, desc="writing stores", unit="store") as bar:
-        store = make_recipe("demo", ctx.path("demo.zarr"), n_rows=rows)
+        store = make_recipe("demo", ctx.path("demo.zarr"), n_rows=rows, chunk_rows=chunk_rows)
         bar.update()
         csv, target = real_dataset_path("breast_cancer")
         real = ingest(csv, ctx.path("breast_cancer.zarr"), target=target)
