@@ -55,9 +55,9 @@ def default_layout(n_workers: int | None = None) -> tuple[int, int, int]:
 #: averaging waits for its slowest replica. Sampling every 50 ms still fills the profile of any
 #: task that runs for more than a few tenths of a second, and a blocked event loop is still
 #: warned about after ``distributed.admin.tick.limit`` (3 s). Measured with
-#: ``benchmarks/bench_parallel.py`` (4M rows, three runs): 1-to-2-worker speed-up of parameter
-#: averaging 1.65-1.68x with distributed's defaults (``DataParallelScalingDaskMonitoring``),
-#: 1.72-1.75x with these (``DataParallelScalingLarge``).
+#: ``benchmarks/bench_parallel.py`` (4M rows, four runs): 1-to-2-worker speed-up of parameter
+#: averaging 1.64-1.68x with distributed's defaults (``DataParallelScalingDaskMonitoring``),
+#: 1.69-1.75x with these (``DataParallelScalingLarge``).
 LEAN_MONITORING = {
     "distributed.worker.profile.interval": "50ms",
     "distributed.admin.tick.interval": "200ms",
