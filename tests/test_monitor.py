@@ -5,6 +5,20 @@ import pytest
 from daskscale.monitor import METRICS_TOPIC, MetricsPublisher, metrics_frame, progress, recent_metrics, summarize
 
 
+def test_peak_memory_is_the_high_water_mark_and_can_be_reset():
+    import numpy as np
+
+    from daskscale.monitor import peak_memory
+
+    if peak_memory() is None:
+        pytest.skip("no /proc/self/status VmHWM here")
+    big = np.ones(200 * 2**20 // 8)  # 200 MiB, touched
+    high = peak_memory()
+    del big
+    assert high >= 200 * 2**20
+    assert peak_memory(reset=True) < high - 150 * 2**20  # restarted from what is resident now
+
+
 def test_publisher_reaches_the_scheduler_and_is_throttled(client):
     pub = MetricsPublisher("mon-1", client=client, min_interval=60)
     assert pub.publish(loss=0.5)

@@ -29,9 +29,9 @@ def run(ctx: DemoContext) -> list[str]:
     m = reduce(data, [Moments()])["moments"]
     X = ((data.X - m["mean"]) / m["std"]).astype("float32")
     cut = data.n_rows - data.row_chunks[-1] if data.X.numblocks[0] > 1 else data.n_rows
+    test = as_data(X[cut:], data.y[cut:]) if cut < data.n_rows else as_data(X, data.y)
     train = write_store(ctx.path("parallel-train.zarr"), X[:cut], data.y[:cut], chunk_rows=data.row_chunks[0],
                         attrs=layout.make_attrs(target="y", classes=data.classes, n_rows=cut), overwrite=True)
-    test = as_data(X[cut:], data.y[cut:]) if cut < data.n_rows else as_data(X, data.y)
     n_workers = len(ctx.client.scheduler_info(n_workers=-1)["workers"])
 
     def fit(n: int) -> ParameterAveraging:

@@ -402,7 +402,11 @@ def _glibc() -> Any:
     """glibc, loaded once per process (``blocks_on_heap`` runs in every short training task)."""
     try:
         libc = ctypes.CDLL("libc.so.6")
-        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+        if not (hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim")):
+            return None
+        if hasattr(libc, "mallinfo2"):
+            libc.mallinfo2.restype = _MallInfo2
+        return libc
     except OSError:  # not glibc (macOS, Windows, musl)
         return None
 
@@ -421,7 +425,6 @@ def mmapped_bytes() -> int | None:
     libc = _glibc()
     if libc is None or not hasattr(libc, "mallinfo2"):
         return None
-    libc.mallinfo2.restype = _MallInfo2
     return int(libc.mallinfo2().hblkhd)
 
 
