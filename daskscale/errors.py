@@ -26,6 +26,10 @@ class InputTypeError(DaskscaleError, TypeError):
     """An argument has a type that daskscale does not accept."""
 
 
+class OptionError(InputTypeError):
+    """A trainer was given an option (keyword argument) it does not take; the message names it."""
+
+
 class NotFittedError(DaskscaleError, _SklearnNotFittedError):
     """A model is used before it was fitted (also a scikit-learn ``NotFittedError``)."""
 

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from daskscale.cli.options import cluster_options, open_cluster
+from daskscale.errors import OptionError
 
 STRATEGIES = ["incremental", "average", "exact", "feature-sharded", "ovr", "ensemble", "auto"]
 
@@ -96,10 +97,8 @@ def fit(store: str, model_name: str, params: tuple[str, ...], strategy: str, opt
             try:
                 model = make_trainer(strategy, est, epochs=epochs, batch_size=batch_size, random_state=seed,
                                      **_params(options, "--option"))
-            except TypeError as exc:
-                if not options:
-                    raise
-                raise click.BadParameter(str(exc), param_hint="--option")  # an option the trainer does not take
+            except OptionError as exc:  # an option the trainer does not take, by name
+                raise click.BadParameter(str(exc), param_hint="--option")
             t = time.perf_counter()
             model.fit(store)
             seconds = getattr(model, "fit_seconds_", time.perf_counter() - t)  # the trainer's own, when it keeps one

@@ -23,11 +23,24 @@ from typing import Any
 
 from sklearn.base import BaseEstimator
 
-from daskscale.errors import InputTypeError, NotFittedError
+from daskscale.errors import InputTypeError, NotFittedError, OptionError
 
 __all__ = ["make_trainer", "STRATEGIES", "AutoTrainer", "exact_solver_for"]
 
 STRATEGIES = ("average", "exact", "feature-sharded", "ovr", "ensemble", "incremental", "auto")
+
+
+def _build(cls: type, *args: Any, **kw: Any) -> Any:
+    """``cls(*args, **kw)``, refusing by name an option ``cls`` does not take (instead of a bare
+    ``TypeError``, or an option silently dropped)."""
+    import inspect
+
+    takes = [p for p in inspect.signature(cls).parameters if p not in ("self", "args", "kwargs")]
+    unknown = sorted(set(kw) - set(takes))
+    if unknown:
+        raise OptionError(f"{cls.__name__} takes no option {', '.join(map(repr, unknown))}; "
+                          f"its options: {', '.join(takes)}")
+    return cls(*args, **kw)
 
 
 def exact_solver_for(estimator: Any, **kw: Any) -> Any:
@@ -39,11 +52,11 @@ def exact_solver_for(estimator: Any, **kw: Any) -> Any:
     if name in ("LogisticRegression", "SGDClassifier"):
         # SGD's alpha is per row, so its C depends on n; C=1 is sklearn's default strength
         C = params.get("C", 1.0) if name == "LogisticRegression" else 1.0
-        return solvers.ExactLogisticRegression(C=C, **kw)
+        return _build(solvers.ExactLogisticRegression, C=C, **kw)
     if name in ("Ridge", "LinearRegression", "SGDRegressor"):
-        return solvers.ExactLinearRegression(alpha=params.get("alpha", 0.0) if name == "Ridge" else 0.0)
+        return _build(solvers.ExactLinearRegression, alpha=params.get("alpha", 0.0) if name == "Ridge" else 0.0, **kw)
     if name == "PoissonRegressor":
-        return solvers.ExactPoissonRegression(alpha=params.get("alpha", 1.0), **kw)
+        return _build(solvers.ExactPoissonRegression, alpha=params.get("alpha", 1.0), **kw)
     raise InputTypeError(f"no exact solver for {name}: use LogisticRegression, Ridge, LinearRegression or "
                          "PoissonRegressor, or strategy='average'")
 
@@ -81,7 +94,8 @@ def make_trainer(strategy: str, estimator: Any, *, epochs: int = 1, batch_size: 
     if s == "average":
         from daskscale.learn.parallel import ParameterAveraging
 
-        return ParameterAveraging(estimator, epochs=epochs, batch_size=batch_size, random_state=random_state, **kw)
+        return _build(ParameterAveraging, estimator, epochs=epochs, batch_size=batch_size, random_state=random_state,
+                      **kw)
     if s == "exact":
         return exact_solver_for(estimator, **kw)
     if s == "feature-sharded":
@@ -90,22 +104,22 @@ def make_trainer(strategy: str, estimator: Any, *, epochs: int = 1, batch_size: 
         params = estimator.get_params() if hasattr(estimator, "get_params") else {}
         if is_classifier(estimator):
             alpha = 1.0 / params["C"] if "C" in params else params.get("alpha", 1.0)
-            return FeatureShardedLinear("logistic", alpha=alpha, **kw)
-        return FeatureShardedLinear("squared", alpha=params.get("alpha", 1.0), **kw)
+            return _build(FeatureShardedLinear, "logistic", alpha=alpha, **kw)
+        return _build(FeatureShardedLinear, "squared", alpha=params.get("alpha", 1.0), **kw)
     if s == "ovr":
         from daskscale.learn.ensemble import DistributedOneVsRest
 
-        return DistributedOneVsRest(estimator, **kw)
+        return _build(DistributedOneVsRest, estimator, **kw)
     if s == "ensemble":
         from daskscale.learn.ensemble import DistributedBagging
 
-        return DistributedBagging(estimator, random_state=random_state, **kw)
+        return _build(DistributedBagging, estimator, random_state=random_state, **kw)
     if s == "incremental":
         try:
             from daskscale.learn.incremental import Incremental
         except ImportError as exc:
             raise InputTypeError("strategy 'incremental' needs daskscale.learn.incremental") from exc
-        return Incremental(estimator, **kw)
+        return _build(Incremental, estimator, **kw)
     if s == "auto":
         return AutoTrainer(estimator, epochs=epochs, random_state=random_state, options=kw)
     raise InputTypeError(f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")

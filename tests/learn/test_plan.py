@@ -44,3 +44,16 @@ def test_plan_cli(client, small_store):
     res = CliRunner().invoke(plan_cmd, [str(small_store), "--model", "sgd-classifier", "--scheduler", addr])
     assert res.exit_code == 0, res.output
     assert "strategy: data-parallel" in res.output and "rows/s" in res.output
+
+
+@pytest.mark.parametrize("strategy, estimator", [("average", "SGDClassifier"), ("exact", "Ridge"),
+                                                 ("exact", "LogisticRegression"), ("ensemble", "SGDClassifier")])
+def test_an_option_a_trainer_does_not_take_is_refused_by_name(strategy, estimator):
+    import sklearn.linear_model as lm
+
+    from daskscale.errors import OptionError
+    from daskscale.learn.strategies import make_trainer
+
+    # before, Ridge's exact solver dropped such an option silently, the others raised a bare TypeError
+    with pytest.raises(OptionError, match=r"takes no option 'merge_evry'; its options: .*"):
+        make_trainer(strategy, getattr(lm, estimator)(), merge_evry=2)
