@@ -64,11 +64,28 @@ def save_learner(learner: Any, path: str | os.PathLike) -> Path:
 
 
 def load_learner(cls: type, path: str | os.PathLike) -> Any:
-    """Rebuild a learner saved by :func:`save_learner`."""
+    """Rebuild a learner saved by :func:`save_learner`.
+
+    The file goes through :func:`daskscale.models.load_model` (nothing in it runs); a file
+    whose content does not have a checkpoint's shape raises :class:`StoreError` naming it.
+    """
     meta = read_metadata(path)
     if meta.get("kind") != KIND:
         raise StoreError(f"{path} is a model file but not an OnlineLearner checkpoint (kind {meta.get('kind')!r})")
     payload = load_model(path)
+    try:
+        return _rebuild(cls, meta, payload)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise StoreError(f"{path} is not a complete OnlineLearner checkpoint ({type(exc).__name__}: {exc}); "
+                         "delete it to start from scratch") from None
+
+
+def _rebuild(cls: type, meta: dict[str, Any], payload: Any) -> Any:
+    if not isinstance(payload, dict) or set(payload) != {"template", "estimator", "background", "recent", "pending",
+                                                          "stats"}:
+        raise ValueError("the archive does not hold a learner's state")
+    if not set(meta["params"]) <= set(_PARAMS):
+        raise ValueError(f"unknown parameters {sorted(set(meta['params']) - set(_PARAMS))}")
     d = meta["detector"]
     detector = None
     if d is not None:
