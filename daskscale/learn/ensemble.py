@@ -3,31 +3,37 @@
 Each member (a class's binary model, or a bagging member on a subsample of the row blocks) is
 fitted by one task pinned to a worker, round-robin over the cluster, so the members train at the
 same time on different workers. The row blocks a member needs are read on the worker that
-fits it; only fitted members come back. Prediction votes or averages the members and works
-blockwise on dask input (:func:`daskscale.learn.predict.predict_blockwise`).
+fits it; only fitted members come back. Prediction votes or averages the members: NumPy in,
+NumPy out; blockwise on dask, xarray and store input (:func:`daskscale.learn.predict.apply_method`).
+Without a Dask client (or with ``client="local"``) the members are fitted one after the other
+in this process. NaN in a member's blocks follows the policy of :mod:`daskscale.learn.prep`.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
-import dask.array as da
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone, is_classifier
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone, is_classifier
+from sklearn.utils.metaestimators import available_if
 
-from daskscale.errors import InputTypeError, NotFittedError, SchemaError
-from daskscale.learn.predict import classes_of
-from daskscale.storage.convert import Data, as_data
+from daskscale.errors import InputTypeError, SchemaError
+from daskscale.learn.local import executor, in_process
+from daskscale.learn.predict import apply_method, classes_of, score_method
+from daskscale.learn.prep import check_block, check_nan_option, delegate_tags, fit_data, where_block
+from daskscale.storage.convert import Data
 
 __all__ = ["DistributedOneVsRest", "DistributedBagging"]
 
 
-def _fit_member(estimator: Any, xs: list[np.ndarray], ys: list[np.ndarray], positive: Any) -> Any:
-    """Runs on a worker: concatenate this member's blocks and fit."""
-    X = np.concatenate([np.asarray(b) for b in xs])
-    y = np.concatenate([np.asarray(b).ravel() for b in ys])
+def _fit_member(estimator: Any, xs: list[np.ndarray], ys: list[np.ndarray], positive: Any,
+                wheres: list[str], nan: str) -> Any:
+    """Runs on a worker: check this member's blocks (named by ``wheres``), concatenate them and fit."""
+    pairs = [check_block(np.asarray(bx), np.asarray(by).ravel(), where=w, nan=nan, classes=None)[:2]
+             for bx, by, w in zip(xs, ys, wheres)]
+    X = np.concatenate([bx for bx, _ in pairs])
+    y = np.concatenate([by for _, by in pairs])
     if positive is not None:
         y = (y == positive).astype(int)
     return estimator.fit(X, y)
@@ -37,35 +43,33 @@ def _blocks(data: Data) -> tuple[list[Any], list[Any]]:
     return list(data.X.to_delayed(optimize_graph=True)[:, 0]), list(data.y.to_delayed(optimize_graph=True))
 
 
-def _fit_all(client: Any, jobs: list[tuple[Any, list[int], Any]], data: Data) -> list[Any]:
+def _fit_all(client: Any, jobs: list[tuple[Any, list[int], Any]], data: Data, nan: str) -> list[Any]:
     """Submit one fit task per member, round-robin over workers; gather the fitted members."""
     import dask
 
     workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
     xb, yb = _blocks(data)
+    starts = np.concatenate([[0], np.cumsum(data.row_chunks)]).astype(int).tolist()
     futs = []
     for i, (est, idx, positive) in enumerate(jobs):
         w = [workers[i % len(workers)]]
-        task = dask.delayed(_fit_member, pure=False)(est, [xb[j] for j in idx], [yb[j] for j in idx], positive)
+        wheres = [where_block(j, starts[j], data.row_chunks[j]) for j in idx]
+        task = dask.delayed(_fit_member, pure=False)(est, [xb[j] for j in idx], [yb[j] for j in idx], positive,
+                                                     wheres, nan)
         futs.append(client.compute(task, workers=w, allow_other_workers=True))
     return client.gather(futs)
 
 
-def _dispatch(model: Any, X: Any, method: str) -> Any:
-    if isinstance(X, (da.Array, Data, str, os.PathLike)) or hasattr(X, "dims") or type(X).__module__.startswith("dask"):
-        from daskscale.learn.predict import predict_blockwise
-
-        return predict_blockwise(model, X, method=method)
-    return None
-
-
-class DistributedOneVsRest(ClassifierMixin, BaseEstimator):
+class DistributedOneVsRest(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     """One binary model per class, each fitted on a different worker.
 
     Parameters
     ----------
     estimator : sklearn binary classifier with ``decision_function`` or ``predict_proba``
-    client : distributed.Client or None
+    nan : "raise" or "skip"
+        NaN policy (:mod:`daskscale.learn.prep`): an error naming the block and row, or drop the rows.
+    client : distributed.Client, "local" or None
+        Default: the current client; with none, or ``"local"``, members fit in this process.
 
     Examples
     --------
@@ -74,45 +78,63 @@ class DistributedOneVsRest(ClassifierMixin, BaseEstimator):
     >>> ovr.fit("store.zarr").predict(X_test)  # doctest: +SKIP
     """
 
-    def __init__(self, estimator: Any = None, *, client: Any = None):
+    def __init__(self, estimator: Any = None, *, nan: str = "raise", client: Any = None):
         self.estimator = estimator
+        self.nan = nan
         self.client = client
 
     def fit(self, X: Any, y: Any = None) -> "DistributedOneVsRest":
-        from distributed import get_client
-
         if self.estimator is None:
             raise InputTypeError("DistributedOneVsRest needs an estimator, e.g. LogisticRegression()")
-        data = X if isinstance(X, Data) else as_data(X, y, require_y=True)
-        classes = classes_of(data)
-        if len(classes) < 2:
-            raise SchemaError(f"the target has one class {classes.tolist()}: nothing to separate")
-        t0 = time.perf_counter()
-        idx = list(range(data.X.numblocks[0]))
-        self.estimators_ = _fit_all(self.client or get_client(), [(clone(self.estimator), idx, c) for c in classes], data)
+        check_nan_option(self.nan)
+        client = executor(self.client)
+        with in_process(client):
+            data = fit_data(self, X, y, classifier=True)
+            classes = classes_of(data)
+            if len(classes) < 2:
+                raise SchemaError(f"the target has one class {classes.tolist()}: nothing to separate")
+            t0 = time.perf_counter()
+            idx = list(range(data.X.numblocks[0]))
+            positives = classes[1:] if len(classes) == 2 else classes  # binary: one member, as scikit-learn's
+            self.estimators_ = _fit_all(client, [(clone(self.estimator), idx, c) for c in positives], data, self.nan)
         self.classes_ = classes
-        self.n_features_in_ = data.n_features
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
-    def decision_function(self, X: Any) -> Any:
-        out = _dispatch(self, X, "decision_function")
-        if out is not None:
-            return out
-        if not hasattr(self, "estimators_"):
-            raise NotFittedError("DistributedOneVsRest is not fitted: call fit(X, y) first")
-        cols = [m.decision_function(X) if hasattr(m, "decision_function") else m.predict_proba(X)[:, 1]
+    def _decision(self, X: np.ndarray) -> np.ndarray:
+        # a member without decision_function: its class probability, centred so that 0 is the boundary
+        cols = [m.decision_function(X) if hasattr(m, "decision_function") else m.predict_proba(X)[:, 1] - 0.5
                 for m in self.estimators_]
-        return np.column_stack(cols)
+        return cols[0] if len(cols) == 1 else np.column_stack(cols)
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        d = self._decision(X)
+        return self.classes_[(d > 0).astype(int)] if d.ndim == 1 else self.classes_[np.argmax(d, axis=1)]
+
+    def decision_function(self, X: Any) -> Any:
+        """One column per class: each member's decision function (or probability of its class, minus
+        0.5); for two classes one column, of the second class."""
+        return apply_method(self, X, "decision_function", self._decision, fitted="estimators_")
 
     def predict(self, X: Any) -> Any:
-        out = _dispatch(self, X, "predict")
-        if out is not None:
-            return out
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+        """The class whose member is the most confident (NumPy in, NumPy out; else blockwise)."""
+        return apply_method(self, X, "predict", self._predict, fitted="estimators_")
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Accuracy; blockwise for out-of-memory input."""
+        return score_method(self, X, y, fitted="estimators_")
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
 
 
-class DistributedBagging(BaseEstimator):
+def _soft(self: "DistributedBagging") -> bool:
+    return is_classifier(self.estimator) and hasattr(self.estimator, "predict_proba")
+
+
+class DistributedBagging(MetaEstimatorMixin, BaseEstimator):
     """Bagging on block subsamples: each member, any sklearn estimator, fitted on its own worker.
 
     Parameters
@@ -124,6 +146,10 @@ class DistributedBagging(BaseEstimator):
     voting : "soft" or "hard"
         Classifiers: average ``predict_proba`` (soft, if every member has it) or majority vote.
     random_state : int or None
+    nan : "raise" or "skip"
+        NaN policy (:mod:`daskscale.learn.prep`): an error naming the block and row, or drop the rows.
+    client : distributed.Client, "local" or None
+        Default: the current client; with none, or ``"local"``, members fit in this process.
 
     Examples
     --------
@@ -133,24 +159,28 @@ class DistributedBagging(BaseEstimator):
     """
 
     def __init__(self, estimator: Any = None, *, n_estimators: int = 4, max_blocks: float | int = 0.5,
-                 voting: str = "soft", random_state: int | None = None, client: Any = None):
+                 voting: str = "soft", random_state: int | None = None, nan: str = "raise", client: Any = None):
         self.estimator = estimator
         self.n_estimators = n_estimators
         self.max_blocks = max_blocks
         self.voting = voting
         self.random_state = random_state
+        self.nan = nan
         self.client = client
 
-    @property
-    def _estimator_type(self) -> str:
-        return "classifier" if is_classifier(self.estimator) else "regressor"
+    def __sklearn_tags__(self) -> Any:
+        return delegate_tags(super().__sklearn_tags__(), self.estimator)
 
     def fit(self, X: Any, y: Any = None) -> "DistributedBagging":
-        from distributed import get_client
-
         if self.estimator is None:
             raise InputTypeError("DistributedBagging needs an estimator, e.g. DecisionTreeClassifier()")
-        data = X if isinstance(X, Data) else as_data(X, y, require_y=True)
+        check_nan_option(self.nan)
+        client = executor(self.client)
+        with in_process(client):
+            return self._fit(client, X, y)
+
+    def _fit(self, client: Any, X: Any, y: Any) -> "DistributedBagging":
+        data = fit_data(self, X, y, classifier=is_classifier(self.estimator))
         nb = data.X.numblocks[0]
         m = int(self.max_blocks) if isinstance(self.max_blocks, (int, np.integer)) else int(np.ceil(self.max_blocks * nb))
         m = min(max(1, m), nb)
@@ -162,41 +192,37 @@ class DistributedBagging(BaseEstimator):
                 est.set_params(random_state=int(rng.integers(2**31)))
             jobs.append((est, sorted(rng.choice(nb, m, replace=False).tolist()), None))
         t0 = time.perf_counter()
-        self.estimators_ = _fit_all(self.client or get_client(), jobs, data)
+        self.estimators_ = _fit_all(client, jobs, data, self.nan)
         self.estimators_blocks_ = [j[1] for j in jobs]
         if is_classifier(self.estimator):
             self.classes_ = np.unique(np.concatenate([e.classes_ for e in self.estimators_]))
-        self.n_features_in_ = data.n_features
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
-    def _check(self) -> None:
-        if not hasattr(self, "estimators_"):
-            raise NotFittedError("DistributedBagging is not fitted: call fit(X, y) first")
-
-    def predict_proba(self, X: Any) -> Any:
-        out = _dispatch(self, X, "predict_proba")
-        if out is not None:
-            return out
-        self._check()
+    def _proba(self, X: np.ndarray) -> np.ndarray:
         P = np.zeros((len(X), len(self.classes_)))
         for e in self.estimators_:
             P[:, np.searchsorted(self.classes_, e.classes_)] += e.predict_proba(X)
         return P / len(self.estimators_)
 
-    def predict(self, X: Any) -> Any:
-        out = _dispatch(self, X, "predict")
-        if out is not None:
-            return out
-        self._check()
+    def _predict(self, X: np.ndarray) -> np.ndarray:
         if not is_classifier(self.estimator):
             return np.mean([e.predict(X) for e in self.estimators_], axis=0)
-        if self.voting == "soft" and all(hasattr(e, "predict_proba") for e in self.estimators_):
-            return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        if self.voting == "soft" and _soft(self):
+            return self.classes_[np.argmax(self._proba(X), axis=1)]
         votes = np.stack([np.searchsorted(self.classes_, e.predict(X)) for e in self.estimators_])
         counts = np.apply_along_axis(np.bincount, 0, votes, minlength=len(self.classes_))
         return self.classes_[np.argmax(counts, axis=0)]
 
-    def score(self, X: Any, y: Any) -> float:
-        mixin = ClassifierMixin if is_classifier(self.estimator) else RegressorMixin
-        return mixin.score(self, X, y)
+    @available_if(_soft)
+    def predict_proba(self, X: Any) -> Any:
+        """Mean of the members' class probabilities (classifiers whose members have them)."""
+        return apply_method(self, X, "predict_proba", self._proba, fitted="estimators_")
+
+    def predict(self, X: Any) -> Any:
+        """Soft or hard vote (classifiers), mean (regressors); NumPy in, NumPy out; else blockwise."""
+        return apply_method(self, X, "predict", self._predict, fitted="estimators_")
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Accuracy or R^2; blockwise for out-of-memory input."""
+        return score_method(self, X, y, fitted="estimators_")

@@ -16,6 +16,10 @@ Only per-row margins ``X_j w_j`` (an n-vector per shard) and ``c`` travel betwee
 iteration: never the feature columns. The objective is scikit-learn's ``Ridge`` (squared loss,
 ``alpha``) or L2 ``LogisticRegression`` (binary, ``C``), with an unpenalised intercept, so the
 solution can be checked against the unsplit in-memory fit.
+
+Without a Dask client (or with ``client="local"``) the shards are solved one after the other in
+this process. NaN follows the policy of :mod:`daskscale.learn.prep` with ``nan="raise"`` only:
+each shard checks its columns of every block as it caches them, and names the block and row.
 """
 
 from __future__ import annotations
@@ -27,18 +31,24 @@ import dask
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from scipy.special import expit
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator
+from sklearn.utils.metaestimators import available_if
 
-from daskscale.errors import InputTypeError, NotFittedError, SchemaError
+from daskscale.errors import InputTypeError, SchemaError
 from daskscale.reduce import Moments, reduce
-from daskscale.learn.predict import classes_of
-from daskscale.storage.convert import Data, as_data
+from daskscale.learn.local import executor, in_process
+from daskscale.learn.predict import apply_method, classes_of, score_method
+from daskscale.learn.prep import check_block, check_nan_option, fit_data, where_block
 
 __all__ = ["FeatureShardedLinear"]
 
 
-def _setup_shard(blocks: list[np.ndarray], mean: np.ndarray, lam: np.ndarray, rho: float, intercept: bool) -> dict:
-    """Runs on the shard's worker: centred columns, Cholesky of ``rho X^T X + diag(lam)``."""
+def _setup_shard(blocks: list[np.ndarray], mean: np.ndarray, lam: np.ndarray, rho: float, intercept: bool,
+                 wheres: list[str], ys: list[np.ndarray] | None) -> dict:
+    """Runs on the shard's worker: its columns checked for NaN (and the target's, for the first
+    shard), centred; the Cholesky factor of ``rho X^T X + diag(lam)``."""
+    for k, (b, where) in enumerate(zip(blocks, wheres)):
+        check_block(b, None if ys is None else ys[k], where=where, nan="raise", classes=None)
     Xj = np.concatenate([np.asarray(b, dtype=np.float64) for b in blocks]) - mean
     if intercept:
         Xj = np.hstack([Xj, np.ones((len(Xj), 1))])
@@ -89,6 +99,10 @@ class FeatureShardedLinear(BaseEstimator):
         Stop when the primal and dual residuals per row fall under ``tol``.
     max_iter, check_every : int
         Iteration cap; how often the client looks at the residuals.
+    nan : "raise"
+        NaN policy (:mod:`daskscale.learn.prep`): an error naming the block and row.
+    client : distributed.Client, "local" or None
+        Default: the current client; with none, or ``"local"``, this process.
 
     Examples
     --------
@@ -100,7 +114,8 @@ class FeatureShardedLinear(BaseEstimator):
     """
 
     def __init__(self, loss: str = "squared", *, alpha: float = 1.0, n_shards: int | None = None, rho: float | None = None,
-                 tol: float = 1e-6, max_iter: int = 500, check_every: int = 10, client: Any = None):
+                 tol: float = 1e-6, max_iter: int = 500, check_every: int = 10, nan: str = "raise",
+                 client: Any = None):
         self.loss = loss
         self.alpha = alpha
         self.n_shards = n_shards
@@ -108,20 +123,35 @@ class FeatureShardedLinear(BaseEstimator):
         self.tol = tol
         self.max_iter = max_iter
         self.check_every = check_every
+        self.nan = nan
         self.client = client
 
-    @property
-    def _estimator_type(self) -> str:
-        return "classifier" if self.loss == "logistic" else "regressor"
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import ClassifierTags, RegressorTags
+
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.target_tags.required = True
+        if self.loss == "logistic":
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = ClassifierTags(multi_class=False)
+        else:
+            tags.estimator_type = "regressor"
+            tags.regressor_tags = RegressorTags()
+        return tags
 
     def fit(self, X: Any, y: Any = None) -> "FeatureShardedLinear":
-        """Fit on ``X`` (anything :func:`as_data` accepts); each worker receives only its columns."""
-        from distributed import get_client
-
+        """Fit on ``X`` (anything :func:`~daskscale.storage.convert.as_data` accepts); each worker
+        receives only its columns."""
         if self.loss not in ("squared", "logistic"):
             raise InputTypeError(f"loss={self.loss!r}: use 'squared' or 'logistic'")
-        data = X if isinstance(X, Data) else as_data(X, y, require_y=True)
-        client = self.client or get_client()
+        check_nan_option(self.nan, ("raise",))
+        client = executor(self.client)
+        with in_process(client):
+            return self._fit(client, X, y)
+
+    def _fit(self, client: Any, X: Any, y: Any) -> "FeatureShardedLinear":
+        data = fit_data(self, X, y, classifier=self.loss == "logistic")
         workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
         J = min(int(self.n_shards or len(workers)), data.n_features)
         t0 = time.perf_counter()
@@ -129,8 +159,9 @@ class FeatureShardedLinear(BaseEstimator):
         if self.loss == "logistic":
             classes = classes_of(data)
             if len(classes) != 2:
-                raise SchemaError(f"loss='logistic' is binary; the target has classes {classes.tolist()} "
-                                  "(use DistributedOneVsRest for more)")
+                kind = "1 class" if len(classes) == 1 else f"{len(classes)} classes"
+                raise SchemaError(f"Only binary classification is supported by loss='logistic'; the target has {kind} "
+                                  f"{classes.tolist()[:20]} (use DistributedOneVsRest for more than two)")
             self.classes_ = classes
             yv = (yv == classes[1]).astype(np.float64)
         mean = np.nan_to_num(np.asarray(reduce(data, [Moments()])["moments"]["mean"], dtype=float))
@@ -138,6 +169,9 @@ class FeatureShardedLinear(BaseEstimator):
         bounds = np.linspace(0, data.n_features, J + 1).astype(int)
         rho = float(self.rho if self.rho is not None else (1.0 if self.loss == "squared" else 0.25))
         n = data.n_rows
+        starts = np.concatenate([[0], np.cumsum(data.row_chunks)]).astype(int)
+        wheres = [where_block(i, int(starts[i]), int(c)) for i, c in enumerate(data.row_chunks)]
+        y_blocks = data.y.to_delayed(optimize_graph=True).tolist()
         shards, steps = [], []
         for j in range(J):
             lo, hi = bounds[j], bounds[j + 1]
@@ -146,8 +180,9 @@ class FeatureShardedLinear(BaseEstimator):
                 lam[-1] = 0.0  # the intercept column is not penalised
             blocks = data.X[:, lo:hi].to_delayed(optimize_graph=True)[:, 0].tolist()
             w = workers[j % len(workers)]
-            shards.append(client.compute(dask.delayed(_setup_shard)(blocks, mean[lo:hi], lam, rho, j == 0),
-                                         workers=[w]))
+            setup = dask.delayed(_setup_shard)(blocks, mean[lo:hi], lam, rho, j == 0, wheres,
+                                               y_blocks if j == 0 else None)
+            shards.append(client.compute(setup, workers=[w]))
             steps.append(client.submit(lambda p: (np.zeros(p), np.zeros(n)), len(lam), workers=[w], pure=False))
         state = client.submit(lambda: {"u": np.zeros(n), "z": np.zeros(n), "c": np.zeros(n)}, pure=False)
         self.n_iter_, self.converged_ = 0, False
@@ -168,23 +203,33 @@ class FeatureShardedLinear(BaseEstimator):
         if self.loss == "logistic":
             self.intercept_ = np.array([self.intercept_])
         self.shard_bounds_ = bounds
-        self.n_features_in_ = data.n_features
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
-    def decision_function(self, X: Any) -> np.ndarray:
-        if not hasattr(self, "coef_"):
-            raise NotFittedError("FeatureShardedLinear is not fitted: call fit(X, y) first")
+    def _decision(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(X, dtype=np.float64) @ np.ravel(self.coef_) + float(np.ravel(self.intercept_)[0])
 
-    def predict(self, X: Any) -> np.ndarray:
-        eta = self.decision_function(X)
-        return eta if self.loss == "squared" else self.classes_[(eta > 0).astype(int)]
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        p1 = expit(self.decision_function(X))
+    def _proba(self, X: np.ndarray) -> np.ndarray:
+        p1 = expit(self._decision(X))
         return np.column_stack([1 - p1, p1])
 
-    def score(self, X: Any, y: Any) -> float:
-        mixin = ClassifierMixin if self.loss == "logistic" else RegressorMixin
-        return mixin.score(self, X, y)
+    @available_if(lambda self: self.loss == "logistic")
+    def decision_function(self, X: Any) -> Any:
+        """``X @ coef_ + intercept_`` (NumPy in, NumPy out; else blockwise)."""
+        return apply_method(self, X, "decision_function", self._decision, fitted="coef_")
+
+    def predict(self, X: Any) -> Any:
+        """Values (squared loss) or classes (logistic); NumPy in, NumPy out; else blockwise."""
+        if self.loss == "squared":
+            return apply_method(self, X, "predict", self._decision, fitted="coef_")
+        return apply_method(self, X, "predict", lambda A: self.classes_[(self._decision(A) > 0).astype(int)],
+                            fitted="coef_")
+
+    @available_if(lambda self: self.loss == "logistic")
+    def predict_proba(self, X: Any) -> Any:
+        """Probabilities of the two classes (logistic loss)."""
+        return apply_method(self, X, "predict_proba", self._proba, fitted="coef_")
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """R^2 (squared loss) or accuracy (logistic); blockwise for out-of-memory input."""
+        return score_method(self, X, y, fitted="coef_")

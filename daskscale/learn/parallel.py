@@ -33,13 +33,16 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import dask
 import numpy as np
-from sklearn.base import BaseEstimator, clone, is_classifier
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
+from sklearn.utils.metaestimators import available_if
 
-from daskscale.errors import ClusterError, InputTypeError, NotFittedError, SchemaError
+from daskscale.errors import ClusterError, InputTypeError, SchemaError
 from daskscale.reduce import Reducer
 from daskscale.learn.blocks import blocks_on_heap, make_reader
-from daskscale.learn.predict import classes_of
-from daskscale.storage.convert import Data, aligned, as_data
+from daskscale.learn.local import LOCAL_WORKER, LocalExecutor, executor, in_process
+from daskscale.learn.predict import apply_method, classes_of, score_method
+from daskscale.learn.prep import check_nan_option, delegate_tags, fit_data
+from daskscale.storage.convert import Data, aligned
 
 __all__ = ["ParameterAveraging", "ModelAverage", "ReplicaLostWarning", "model_params", "set_model_params"]
 
@@ -157,19 +160,21 @@ def _start_model(start: Any) -> Any:
 
 
 def _train_shard(start: Any, blocks: Iterable[tuple[str, np.ndarray, Any]], classes: Any,
-                 first: bool) -> tuple[Any, int]:
+                 first: bool, nan: str = "raise") -> tuple[Any, int]:
     """Runs on a worker: fold ``partial_fit`` over this replica's blocks of the round.
 
     ``start`` is the initial model or the list of the last round's ``(replica, rows)`` results.
     The model trained is always a new object: the start objects live in the worker's memory,
     where the other replicas may still be fetching them. A block the estimator rejects is named
-    in the error (with the offending row when it is a NaN or an unknown label).
+    in the error (with the offending row when it is a NaN or an unknown label). NaN follows
+    the policy of :mod:`daskscale.learn.prep` (``nan``: "raise" or "skip").
     """
     from daskscale.learn.prep import check_block
 
     model = _start_model(start)
     n = 0
     for where, X, y in blocks:
+        X, y, _ = check_block(X, y, where=where, nan=nan, classes=None)
         if len(X) == 0:
             continue
         try:
@@ -186,7 +191,7 @@ def _train_shard(start: Any, blocks: Iterable[tuple[str, np.ndarray, Any]], clas
 
 
 def _read_and_train(start: Any, reader: Any, units: list[Any], classes: Any, first: bool,
-                    ahead: int | None = None) -> tuple[Any, int]:
+                    ahead: int | None = None, nan: str = "raise") -> tuple[Any, int]:
     """Runs on a worker: read this replica's blocks one at a time, right here, and train on each.
 
     Reading inside the training task (rather than as separate read tasks) keeps one block in
@@ -204,7 +209,7 @@ def _read_and_train(start: Any, reader: Any, units: list[Any], classes: Any, fir
 
     # sync: a DaskReader computes its block here, not via the cluster
     with dask.config.set(scheduler="sync"), blocks_on_heap(linger=_HEAP_LINGER):
-        out = _train_shard(start, blocks(), classes, first)
+        out = _train_shard(start, blocks(), classes, first, nan)
     if ahead is not None:
         _read_ahead(reader, ahead)
     return out
@@ -249,11 +254,11 @@ def _take_read_ahead(reader: Any, i: int) -> tuple[np.ndarray, Any]:
 
 
 def _train_pairs(start: Any, pairs: list[Any], units: list[Any], first_rows: list[int], classes: Any,
-                 first: bool) -> tuple[Any, int]:
+                 first: bool, nan: str = "raise") -> tuple[Any, int]:
     """Runs on a worker: train on blocks already in worker memory (``pairs[k]`` is ``units[k]``'s block;
     one fetched from another worker may be unaligned, see :func:`~daskscale.storage.convert.aligned`)."""
     blocks = (_cut((aligned(X), aligned(y)), u, r) for (X, y), u, r in zip(pairs, units, first_rows))
-    return _train_shard(start, blocks, classes, first)
+    return _train_shard(start, blocks, classes, first, nan)
 
 
 def _merge_replicas(results: list[tuple[Any, int]]) -> Any:
@@ -279,7 +284,11 @@ class _Round:
     start: Any
 
 
-class ParameterAveraging(BaseEstimator):
+def _has(name: str) -> Callable[[Any], bool]:
+    return lambda self: hasattr(getattr(self, "estimator_", None) or self.estimator, name)
+
+
+class ParameterAveraging(MetaEstimatorMixin, BaseEstimator):
     """Data-parallel fit: one replica per worker, merged by rows-weighted parameter averaging.
 
     Parameters
@@ -306,8 +315,16 @@ class ParameterAveraging(BaseEstimator):
         Seconds to wait for one round before dropping the replicas still running.
     callback : callable or None
         ``callback(round_index, fitted_model_future)`` after every merge.
-    client : distributed.Client or None
-        Default: the current client.
+    nan : "raise" or "skip"
+        A NaN in a block: an error naming the block and row, or drop the rows (the NaN policy
+        of :mod:`daskscale.learn.prep`).
+    client : distributed.Client, "local" or None
+        Default: the current client; with none, or ``"local"``, the replicas train one after
+        the other in this process (:mod:`daskscale.learn.local`).
+
+    ``predict`` answers NumPy for NumPy or pandas input and a lazy dask array for dask, xarray
+    or store input; ``predict_proba`` and ``decision_function`` exist when the wrapped
+    estimator has them.
 
     Examples
     --------
@@ -323,7 +340,8 @@ class ParameterAveraging(BaseEstimator):
     def __init__(self, estimator: Any = None, *, epochs: int = 1, merge_every: int = 1,
                  batch_size: int | None = None, n_replicas: int | None = None, workers: Sequence[str] | None = None,
                  persist: bool | str = "auto", shuffle: bool = True, random_state: int | None = None,
-                 timeout: float = 300.0, callback: Callable[[int, Any], None] | None = None, client: Any = None):
+                 timeout: float = 300.0, callback: Callable[[int, Any], None] | None = None, nan: str = "raise",
+                 client: Any = None):
         self.estimator = estimator
         self.epochs = epochs
         self.merge_every = merge_every
@@ -335,27 +353,34 @@ class ParameterAveraging(BaseEstimator):
         self.random_state = random_state
         self.timeout = timeout
         self.callback = callback
+        self.nan = nan
         self.client = client
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None) -> "ParameterAveraging":
         """Fit replicas on shards of the row blocks of ``X`` (anything :func:`as_data` accepts)."""
-        from distributed import get_client
-
         if self.estimator is None or not hasattr(self.estimator, "partial_fit"):
             raise InputTypeError(f"{type(self.estimator).__name__} has no partial_fit; parameter averaging "
                                  "needs an incremental estimator (e.g. SGDClassifier)")
-        data = X if isinstance(X, Data) else as_data(X, y, require_y=True, chunk_rows=self.batch_size)
-        client = self.client or get_client()
+        check_nan_option(self.nan)
+        client = executor(self.client)
+        with in_process(client):
+            return self._fit(client, X, y)
+
+    def _fit(self, client: Any, X: Any, y: Any) -> "ParameterAveraging":
+        data = fit_data(self, X, y, classifier=is_classifier(self.estimator), batch_size=self.batch_size)
         info = client.scheduler_info(n_workers=-1)["workers"]
-        workers = list(self.workers or sorted(info))
+        if isinstance(client, LocalExecutor):  # replicas one after the other, in this process
+            workers = [LOCAL_WORKER] * int(self.n_replicas or 1)
+        else:
+            workers = list(self.workers or sorted(info))
         if not workers:
             raise ClusterError("the cluster has no workers: start some or connect to a running cluster")
         workers = workers[: self.n_replicas or len(workers)]
         classes = classes_of(data) if is_classifier(self.estimator) else None
         # NumPy or pandas input is already in memory: ship its blocks once, not with every round's task
-        in_memory = isinstance(X, np.ndarray) or hasattr(X, "iloc")
-        persist = in_memory or self._should_persist(info, data)
+        in_memory = isinstance(X, (np.ndarray, list)) or hasattr(X, "iloc")
+        persist = in_memory or isinstance(client, LocalExecutor) or self._should_persist(info, data)
         if persist:  # each block read once, by its replica's worker, and kept there between epochs
             xb = data.X.to_delayed(optimize_graph=True)[:, 0]
             yb = data.y.to_delayed(optimize_graph=True)
@@ -384,10 +409,10 @@ class ParameterAveraging(BaseEstimator):
                 first = not isinstance(current, list)  # nothing learned yet: classes go with the first call
                 futs = [client.submit(_train_pairs, current, [self._block(client, pairs, u, w, cache) for u in units],
                                       units, [starts[u if isinstance(u, int) else u[0]] for u in units], classes,
-                                      first, workers=[w], allow_other_workers=True, pure=False)
+                                      first, self.nan, workers=[w], allow_other_workers=True, pure=False)
                         if persist else
                         client.submit(_read_and_train, current, reader, units, classes, first, nxt.get(w),
-                                      workers=[w], allow_other_workers=True, pure=False)
+                                      self.nan, workers=[w], allow_other_workers=True, pure=False)
                         for w, units in spec]
                 inflight.append(_Round(spec, futs, current))
                 current = futs
@@ -415,7 +440,6 @@ class ParameterAveraging(BaseEstimator):
         self.n_replicas_ = len(workers)
         if classes is not None:
             self.classes_ = self.estimator_.classes_
-        self.n_features_in_ = data.n_features
         for f in cache.values():
             f.release()
         return self
@@ -462,6 +486,8 @@ class ParameterAveraging(BaseEstimator):
 
     def _settle(self, client: Any, done: "_Round", last: bool) -> list[Any]:
         """Wait (with the timeout) for a round's replicas; warn about lost workers; the finished ones."""
+        if isinstance(client, LocalExecutor):  # every replica has run, in this process
+            return list(done.futs)
         from distributed import TimeoutError as DTimeout
         from distributed import wait
         from distributed.scheduler import KilledWorker
@@ -497,24 +523,25 @@ class ParameterAveraging(BaseEstimator):
         return ok
 
     # -------------------------------------------------------------- predict
-    def _check(self) -> Any:
-        if not hasattr(self, "estimator_"):
-            raise NotFittedError("ParameterAveraging is not fitted: call fit(X, y) first")
-        return self.estimator_
-
     def predict(self, X: Any) -> Any:
-        """Predict with the merged model (blockwise for dask input)."""
-        from daskscale.learn.predict import predict_blockwise
+        """Predict with the merged model (NumPy for in-memory input, else lazy and blockwise)."""
+        return apply_method(self, X, "predict", lambda A: self.estimator_.predict(A), fitted="estimator_")
 
-        return predict_blockwise(self._check(), X)
-
+    @available_if(_has("predict_proba"))
     def predict_proba(self, X: Any) -> Any:
-        from daskscale.learn.predict import predict_blockwise
+        """Class probabilities of the merged model (when the wrapped estimator has them)."""
+        return apply_method(self, X, "predict_proba", lambda A: self.estimator_.predict_proba(A),
+                            fitted="estimator_")
 
-        return predict_blockwise(self._check(), X, method="predict_proba")
+    @available_if(_has("decision_function"))
+    def decision_function(self, X: Any) -> Any:
+        """Decision function of the merged model (when the wrapped estimator has one)."""
+        return apply_method(self, X, "decision_function", lambda A: self.estimator_.decision_function(A),
+                            fitted="estimator_")
 
     def score(self, X: Any, y: Any = None) -> float:
-        """Accuracy (classifiers) or R^2 (regressors), computed blockwise."""
-        from daskscale.learn.predict import score_blockwise
+        """Accuracy (classifiers) or R^2 (regressors); blockwise for out-of-memory input."""
+        return score_method(self, X, y, fitted="estimator_")
 
-        return score_blockwise(self._check(), X, y)
+    def __sklearn_tags__(self) -> Any:
+        return delegate_tags(super().__sklearn_tags__(), self.estimator)

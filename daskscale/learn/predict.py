@@ -4,6 +4,10 @@
 worker predicts the blocks it holds; ``score_blockwise`` folds per-block sums (correct count,
 or residual and total sums of squares) through :mod:`daskscale.reduce`, so only a few numbers
 reach the client.
+
+:func:`apply_method` and :func:`score_method` are the public boundary of every trainer's
+``predict``/``score``: NumPy or pandas in, NumPy out (validated as at fit: feature count and
+names); a dask array, xarray object or store path in, a lazy dask array out (blockwise).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from daskscale.errors import NotFittedError, SchemaError
 from daskscale.reduce import Reducer, reduce
 from daskscale.storage.convert import Data, as_data
 
-__all__ = ["predict_blockwise", "score_blockwise", "ScoreReducer", "classes_of"]
+__all__ = ["predict_blockwise", "score_blockwise", "ScoreReducer", "classes_of", "apply_method", "score_method"]
 
 
 def classes_of(data: Data) -> np.ndarray:
@@ -112,3 +116,43 @@ def score_blockwise(model: Any, X: Any, y: Any = None) -> float:
     if d.y is None:
         raise SchemaError("score needs a target: pass y= or a store with a target")
     return reduce(d, [ScoreReducer(model)])["score"]
+
+
+def apply_method(est: Any, X: Any, method: str, fn: Any, *, fitted: str) -> Any:
+    """``est.<method>(X)`` at the public boundary.
+
+    ``fn(X_numpy)`` computes the answer on validated in-memory rows; ``fitted`` names the
+    attribute that exists once ``est`` is fitted. In-memory ``X``: ``fn`` of the validated
+    array (NumPy out). Any other input: ``est.<method>`` mapped over its row blocks (lazy).
+    """
+    from sklearn.utils.validation import validate_data
+
+    from daskscale.learn.prep import NotFitted, in_memory
+
+    if not hasattr(est, fitted):
+        raise NotFitted(f"this {type(est).__name__} is not fitted yet: call fit(X, y) first")
+    if in_memory(X):
+        return fn(validate_data(est, X, reset=False, accept_sparse=False, dtype=("float64", "float32")))
+    data = X if isinstance(X, Data) else as_data(X)
+    if data.n_features != est.n_features_in_:
+        raise SchemaError(f"{data.source or 'X'} has {data.n_features} features, but {type(est).__name__} "
+                          f"was fitted with {est.n_features_in_}: give data with the same features")
+    return predict_blockwise(est, data, method=method)
+
+
+def score_method(est: Any, X: Any, y: Any = None, *, fitted: str) -> float:
+    """Accuracy (classifiers) or R^2 (regressors) of ``est`` on any accepted input.
+
+    In-memory input: scikit-learn's ``score`` on the NumPy predictions; any other input: one
+    blockwise pass (:func:`score_blockwise`), nothing gathered but a few sums.
+    """
+    from sklearn.base import ClassifierMixin, RegressorMixin
+
+    from daskscale.learn.prep import NotFitted, in_memory
+
+    if not hasattr(est, fitted):
+        raise NotFitted(f"this {type(est).__name__} is not fitted yet: call fit(X, y) first")
+    if in_memory(X):
+        mixin = ClassifierMixin if is_classifier(est) else RegressorMixin
+        return float(mixin.score(est, X, y))
+    return float(score_blockwise(est, X, y))

@@ -6,6 +6,25 @@
   names the strategies that fit them instead.
 - :func:`check_block`: NaN and unseen labels in a block, with its index and row range.
 - :func:`block_loss` / :func:`block_score`: the per-block metrics of the history.
+- :func:`fit_data`, :func:`in_memory`, :func:`delegate_tags`, :class:`NotFitted`: the public
+  boundary every trainer shares (scikit-learn's validation for in-memory input, one conversion).
+
+NaN policy (every trainer of :mod:`daskscale.learn`)
+----------------------------------------------------
+A NaN in ``X`` (or in a float ``y``) is never learned silently. Every trainer checks each row
+block it learns from with :func:`check_block`, where the block is read (on its worker), and by
+default raises a :class:`~daskscale.errors.SchemaError` of one shape::
+
+    block 2 (rows 1000-1500) has NaN in 1 row(s), first at row 7 of the block. Clean the data,
+    or pass nan='skip' to drop rows with NaN
+
+``nan="skip"`` is the explicit choice to drop those rows instead; it is offered by the trainers
+that read whole rows (``Incremental``, ``ParameterAveraging``, ``DistributedOneVsRest``,
+``DistributedBagging``, ``SuccessiveHalvingSearch``, ``HyperbandSearch``).
+``FeatureShardedLinear`` takes ``nan="raise"`` only: each worker holds some columns of every
+row, so dropping a row would need every shard to agree on it first. Infinities are left to
+scikit-learn, which refuses them. NumPy and pandas input is one block (block 0). Prediction
+on NaN is refused by the fitted scikit-learn model.
 """
 
 from __future__ import annotations
@@ -15,10 +34,20 @@ from typing import Any
 import numpy as np
 from sklearn.base import is_classifier, is_regressor
 
-from daskscale.errors import InputTypeError, SchemaError
+from sklearn.exceptions import NotFittedError as _SklearnNotFitted
+
+from daskscale.errors import InputTypeError, NotFittedError, SchemaError
 from daskscale.reduce import Reducer
 
-__all__ = ["Labels", "require_partial_fit", "check_block", "block_loss", "block_score", "kind_of"]
+__all__ = ["Labels", "require_partial_fit", "check_block", "block_loss", "block_score", "kind_of", "NAN_CHOICES",
+           "check_nan_option", "where_block", "in_memory", "fit_data", "delegate_tags", "NotFitted"]
+
+#: the values of every trainer's ``nan=`` option (see the NaN policy above)
+NAN_CHOICES = ("raise", "skip")
+
+
+class NotFitted(NotFittedError, _SklearnNotFitted):
+    """Raised before fit: a daskscale error that is also scikit-learn's NotFittedError."""
 
 
 class Labels(Reducer):
@@ -118,6 +147,84 @@ def check_block(X: Any, y: Any, *, where: str, nan: str,
             "fixed at the start of training; pass classes= with every label, or let daskscale discover them "
             "(classes=None) before the first epoch")
     return X, y, finite
+
+
+def check_nan_option(nan: str, choices: tuple[str, ...] = NAN_CHOICES) -> None:
+    """Refuse a ``nan=`` value outside ``choices``, naming them."""
+    if nan not in choices:
+        raise SchemaError(f"nan must be one of {', '.join(map(repr, choices))}, not {nan!r}")
+
+
+def where_block(index: int, first_row: int, n_rows: int) -> str:
+    """How messages name a row block: ``"block 2 (rows 1000-1500)"``."""
+    return f"block {index} (rows {first_row}-{first_row + n_rows})"
+
+
+def in_memory(X: Any) -> bool:
+    """NumPy, lists, pandas: validated by scikit-learn's helpers; anything else is read by blocks."""
+    import os
+
+    import xarray as xr
+
+    from daskscale.storage.convert import Data
+
+    if isinstance(X, (str, os.PathLike, xr.Dataset, xr.DataArray, Data)):
+        return False
+    return not type(X).__module__.startswith("dask")
+
+
+def fit_data(est: Any, X: Any, y: Any, *, classifier: bool, batch_size: int | None = None) -> Any:
+    """The one conversion of a trainer's ``fit`` input into a :class:`~daskscale.storage.convert.Data`.
+
+    In-memory input goes first through scikit-learn's ``validate_data`` (shapes, dtype,
+    complex or object data, infinities, ``n_features_in_`` and ``feature_names_in_``, a 2-D
+    ``y`` column, label types); NaN is let through to the trainer's per-block check, which
+    names its place (the NaN policy above). Then :func:`~daskscale.storage.convert.as_data`
+    turns any input into row blocks of ``batch_size`` rows (default: the input's own chunks).
+    """
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import validate_data
+
+    from daskscale.storage.convert import Data, as_data
+
+    if isinstance(X, Data):
+        data = X
+    else:
+        if in_memory(X):
+            X, y = validate_data(est, X, y, accept_sparse=False, ensure_all_finite="allow-nan",
+                                 dtype=("float64", "float32"), y_numeric=not classifier)
+        elif y is not None and in_memory(y):
+            y = np.ravel(np.asarray(y)) if np.ndim(y) == 2 and np.shape(y)[1] == 1 else y
+        data = as_data(X, y, require_y=True, chunk_rows=batch_size)
+        if hasattr(est, "feature_names_in_") and not in_memory(X):
+            del est.feature_names_in_  # a name check at predict is for names given at fit only
+    if classifier and in_memory(X):
+        check_classification_targets(y)
+    est.n_features_in_ = data.n_features
+    return data
+
+
+def delegate_tags(tags: Any, estimator: Any) -> Any:
+    """``tags`` of a meta-estimator, with the kind (classifier, regressor) and target of ``estimator``.
+
+    As scikit-learn's own meta-estimators do (1.6+), so ``is_classifier`` is true for a
+    wrapped classifier and ``GridSearchCV`` stratifies its folds.
+    """
+    if estimator is None or not hasattr(estimator, "__sklearn_tags__"):
+        return tags
+    inner = estimator.__sklearn_tags__()
+    tags.estimator_type = inner.estimator_type
+    tags.classifier_tags = inner.classifier_tags
+    tags.regressor_tags = inner.regressor_tags
+    tags.target_tags = inner.target_tags
+    tags.target_tags.required = inner.estimator_type in ("classifier", "regressor")
+    tags.target_tags.multi_output = False  # the trainers learn one target column
+    tags.target_tags.single_output = True
+    if tags.classifier_tags is not None:
+        tags.classifier_tags.multi_label = False
+    tags.input_tags.sparse = False
+    tags.input_tags.allow_nan = False
+    return tags
 
 
 def block_loss(est: Any, kind: str, X: np.ndarray, y: np.ndarray | None) -> float | None:

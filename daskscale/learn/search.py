@@ -12,7 +12,11 @@ candidates against the budget each gets.
 ``dask_ml.model_selection.HyperbandSearchCV`` is not used: with the installed ``distributed`` it
 fails with "Attempting to use an asynchronous Client in a synchronous context of
 `dask.compute`" (``tests/learn/test_search.py`` shows it), and its design (an asyncio loop in
-the client) is what breaks; this module is synchronous and uses only futures.
+the client) is what breaks; this module is synchronous and uses only futures. Without a Dask
+client (or with ``client="local"``) the candidates train one after the other in this process.
+
+Input with fewer than two row blocks (NumPy, pandas) is cut into ``DEFAULT_BLOCKS`` blocks, or
+blocks of ``batch_size`` rows. NaN in a block follows the policy of :mod:`daskscale.learn.prep`.
 """
 
 from __future__ import annotations
@@ -23,19 +27,34 @@ from typing import Any, Mapping, Sequence
 
 import dask
 import numpy as np
-from sklearn.base import BaseEstimator, clone, is_classifier
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.model_selection import ParameterGrid, ParameterSampler
+from sklearn.utils.metaestimators import available_if
 
-from daskscale.errors import InputTypeError, NotFittedError
-from daskscale.learn.predict import classes_of
-from daskscale.storage.convert import Data, aligned, as_data
+from daskscale.errors import InputTypeError, SchemaError
+from daskscale.learn.local import executor, in_process
+from daskscale.learn.predict import apply_method, classes_of, score_method
+from daskscale.learn.prep import check_block, check_nan_option, delegate_tags, fit_data, where_block
+from daskscale.storage.convert import aligned
 
-__all__ = ["SuccessiveHalvingSearch", "HyperbandSearch"]
+__all__ = ["SuccessiveHalvingSearch", "HyperbandSearch", "DEFAULT_BLOCKS"]
+
+#: blocks an input of fewer than two row blocks is cut into (one of them held out at test_size=0.2)
+DEFAULT_BLOCKS = 5
 
 
-def _train(model: Any, xs: list[np.ndarray], ys: list[np.ndarray], classes: Any) -> Any:
-    for X, y in zip(xs, ys):
-        X, y = aligned(X), aligned(y)  # blocks fetched from another worker may be unaligned
+def _checked(xs: list[np.ndarray], ys: list[np.ndarray], wheres: list[str], nan: str) -> list[tuple]:
+    """The blocks, each checked by the NaN policy (named by ``wheres``)."""
+    return [check_block(aligned(X), np.ravel(y), where=w, nan=nan, classes=None)[:2]
+            for X, y, w in zip(xs, ys, wheres)]
+
+
+def _train(model: Any, xs: list[np.ndarray], ys: list[np.ndarray], classes: Any, wheres: list[str],
+           nan: str) -> Any:
+    # blocks fetched from another worker may be unaligned: _checked aligns them
+    for X, y in _checked(xs, ys, wheres, nan):
+        if len(X) == 0:
+            continue
         if classes is not None and not hasattr(model, "classes_"):
             model.partial_fit(X, np.ravel(y), classes=classes)
         else:
@@ -43,22 +62,39 @@ def _train(model: Any, xs: list[np.ndarray], ys: list[np.ndarray], classes: Any)
     return model
 
 
-def _score(model: Any, xs: list[np.ndarray], ys: list[np.ndarray]) -> float:
-    return float(model.score(np.concatenate(xs), np.concatenate([np.ravel(y) for y in ys])))
+def _score(model: Any, xs: list[np.ndarray], ys: list[np.ndarray], wheres: list[str], nan: str) -> float:
+    pairs = _checked(xs, ys, wheres, nan)
+    return float(model.score(np.concatenate([X for X, _ in pairs]), np.concatenate([y for _, y in pairs])))
 
 
-class _Search(BaseEstimator):
-    def _setup(self, X: Any, y: Any) -> None:
-        from distributed import get_client
+def _has(name: str) -> Any:
+    return lambda self: hasattr(getattr(self, "best_estimator_", None) or self.estimator, name)
 
+
+class _Search(MetaEstimatorMixin, BaseEstimator):
+    def fit(self, X: Any, y: Any = None) -> "_Search":
+        """Search on ``X``, ``y`` (anything :func:`~daskscale.storage.convert.as_data` accepts)."""
         if self.estimator is None or not hasattr(self.estimator, "partial_fit"):
             raise InputTypeError(f"{type(self.estimator).__name__} has no partial_fit: the search trains "
                                  "candidates incrementally (e.g. SGDClassifier)")
-        data = X if isinstance(X, Data) else as_data(X, y, require_y=True)
+        check_nan_option(self.nan)
+        t0 = time.perf_counter()
+        self._client = executor(self.client)
+        with in_process(self._client):
+            self._setup(X, y)
+            self.history_, self.cv_results_, self.best_score_ = [], [], -np.inf
+            self._search()
+            self._finish(t0)
+        return self
+
+    def _setup(self, X: Any, y: Any) -> None:
+        data = fit_data(self, X, y, classifier=is_classifier(self.estimator), batch_size=self.batch_size)
+        if data.X.numblocks[0] < 2:
+            if data.n_rows < 2:
+                raise SchemaError(f"X has 1 sample: the search needs >= 2 rows (one block held out for scoring)")
+            data.X = data.X.rechunk({0: -(-data.n_rows // min(DEFAULT_BLOCKS, data.n_rows))})
+            data.y = data.y.rechunk({0: data.X.chunks[0]})
         nb = data.X.numblocks[0]
-        if nb < 2:
-            raise InputTypeError(f"X has {nb} row block: the search needs >= 2 (one held out); pass chunk_rows")
-        self._client = self.client or get_client()
         self._workers = sorted(self._client.scheduler_info(n_workers=-1)["workers"])
         rng = np.random.default_rng(self.random_state)
         order = rng.permutation(nb)
@@ -68,13 +104,15 @@ class _Search(BaseEstimator):
         # blocks are read once and kept on the workers for every rung
         self._train_x = self._client.compute([xb[i] for i in order[n_val:]])
         self._train_y = self._client.compute([yb[i] for i in order[n_val:]])
+        starts = np.concatenate([[0], np.cumsum(data.row_chunks)]).astype(int)
+        wheres = [where_block(i, int(starts[i]), int(c)) for i, c in enumerate(data.row_chunks)]
+        self._train_where = [wheres[i] for i in order[n_val:]]
         self._val = (self._client.compute([xb[i] for i in order[:n_val]]),
-                     self._client.compute([yb[i] for i in order[:n_val]]))
+                     self._client.compute([yb[i] for i in order[:n_val]]), [wheres[i] for i in order[:n_val]], self.nan)
         self._classes = None
         if is_classifier(self.estimator):
             self._classes = classes_of(data)
         self._rng = rng
-        self.n_features_in_ = data.n_features
 
     def _candidates(self, n: int) -> list[dict[str, Any]]:
         p = self.parameters
@@ -98,7 +136,8 @@ class _Search(BaseEstimator):
                 blocks = [(used[i] + j) % ntr for j in range(budget)]
                 w = [self._workers[slot % len(self._workers)]]
                 futs[i] = c.submit(_train, models[i], [self._train_x[b] for b in blocks],
-                                   [self._train_y[b] for b in blocks], self._classes, workers=w,
+                                   [self._train_y[b] for b in blocks], self._classes,
+                                   [self._train_where[b] for b in blocks], self.nan, workers=w,
                                    allow_other_workers=True, pure=False)
                 used[i] += budget
             scores = c.gather([c.submit(_score, futs[i], *self._val, pure=False) for i in alive])
@@ -116,24 +155,40 @@ class _Search(BaseEstimator):
         self.cv_results_.extend(params)
 
     def _consider(self, params: dict[str, Any], score: float, model: Any) -> None:
-        if score > getattr(self, "best_score_", -np.inf):
+        if score > self.best_score_ or "_best_future" not in self.__dict__:
             self.best_score_, self.best_params_, self._best_future = score, params, model
 
     def _finish(self, t0: float) -> None:
         self.best_estimator_ = self._best_future.result()
         self.fit_seconds_ = time.perf_counter() - t0
-        for name in ("_train_x", "_train_y", "_val", "_best_future", "_client"):
+        for name in ("_train_x", "_train_y", "_train_where", "_val", "_best_future", "_client", "_rng", "_workers",
+                     "_classes"):
             self.__dict__.pop(name, None)
+        if is_classifier(self.estimator):
+            self.classes_ = self.best_estimator_.classes_
 
     def predict(self, X: Any) -> Any:
-        if not hasattr(self, "best_estimator_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(X, y) first")
-        return self.best_estimator_.predict(X)
+        """Predictions of the best candidate (NumPy in, NumPy out; else blockwise)."""
+        return apply_method(self, X, "predict", lambda A: self.best_estimator_.predict(A), fitted="best_estimator_")
 
-    def score(self, X: Any, y: Any) -> float:
-        if not hasattr(self, "best_estimator_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(X, y) first")
-        return self.best_estimator_.score(X, y)
+    @available_if(_has("predict_proba"))
+    def predict_proba(self, X: Any) -> Any:
+        """Class probabilities of the best candidate (when it has them)."""
+        return apply_method(self, X, "predict_proba", lambda A: self.best_estimator_.predict_proba(A),
+                            fitted="best_estimator_")
+
+    @available_if(_has("decision_function"))
+    def decision_function(self, X: Any) -> Any:
+        """Decision function of the best candidate (when it has one)."""
+        return apply_method(self, X, "decision_function", lambda A: self.best_estimator_.decision_function(A),
+                            fitted="best_estimator_")
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Score of the best candidate (accuracy or R^2); blockwise for out-of-memory input."""
+        return score_method(self, X, y, fitted="best_estimator_")
+
+    def __sklearn_tags__(self) -> Any:
+        return delegate_tags(super().__sklearn_tags__(), self.estimator)
 
 
 class SuccessiveHalvingSearch(_Search):
@@ -153,6 +208,13 @@ class SuccessiveHalvingSearch(_Search):
         Keep ``1/eta`` of the candidates per rung; the survivors get ``eta`` times the budget.
     test_size : float
         Fraction of the row blocks held out for scoring.
+    batch_size : int or None
+        Rows per block (rechunks the input); default the input's blocks (see the module docstring).
+    random_state : int or None
+    nan : "raise" or "skip"
+        NaN policy (:mod:`daskscale.learn.prep`): an error naming the block and row, or drop the rows.
+    client : distributed.Client, "local" or None
+        Default: the current client; with none, or ``"local"``, this process.
 
     Examples
     --------
@@ -162,8 +224,8 @@ class SuccessiveHalvingSearch(_Search):
     """
 
     def __init__(self, estimator: Any = None, parameters: Any = None, *, n_candidates: int = 8, min_blocks: int = 1,
-                 max_blocks: int = 8, eta: int = 3, test_size: float = 0.2, random_state: int | None = None,
-                 client: Any = None):
+                 max_blocks: int = 8, eta: int = 3, test_size: float = 0.2, batch_size: int | None = None,
+                 random_state: int | None = None, nan: str = "raise", client: Any = None):
         self.estimator = estimator
         self.parameters = parameters
         self.n_candidates = n_candidates
@@ -171,16 +233,13 @@ class SuccessiveHalvingSearch(_Search):
         self.max_blocks = max_blocks
         self.eta = eta
         self.test_size = test_size
+        self.batch_size = batch_size
         self.random_state = random_state
+        self.nan = nan
         self.client = client
 
-    def fit(self, X: Any, y: Any = None) -> "SuccessiveHalvingSearch":
-        t0 = time.perf_counter()
-        self._setup(X, y)
-        self.history_, self.cv_results_ = [], []
+    def _search(self) -> None:
         self._halving(self._candidates(self.n_candidates), max(1, int(self.min_blocks)), 0)
-        self._finish(t0)
-        return self
 
 
 class HyperbandSearch(_Search):
@@ -188,7 +247,7 @@ class HyperbandSearch(_Search):
 
     ``max_blocks`` is the largest budget R (blocks) one candidate may get; with ``eta`` it fixes
     the brackets ``s = s_max..0``, each starting ``ceil((s_max+1)/(s+1) * eta**s)`` candidates
-    at ``R * eta**-s`` blocks.
+    at ``R * eta**-s`` blocks. The other parameters are those of :class:`SuccessiveHalvingSearch`.
 
     Examples
     --------
@@ -197,23 +256,21 @@ class HyperbandSearch(_Search):
     """
 
     def __init__(self, estimator: Any = None, parameters: Any = None, *, max_blocks: int = 9, eta: int = 3,
-                 test_size: float = 0.2, random_state: int | None = None, client: Any = None):
+                 test_size: float = 0.2, batch_size: int | None = None, random_state: int | None = None,
+                 nan: str = "raise", client: Any = None):
         self.estimator = estimator
         self.parameters = parameters
         self.max_blocks = max_blocks
         self.eta = eta
         self.test_size = test_size
+        self.batch_size = batch_size
         self.random_state = random_state
+        self.nan = nan
         self.client = client
 
-    def fit(self, X: Any, y: Any = None) -> "HyperbandSearch":
-        t0 = time.perf_counter()
-        self._setup(X, y)
-        self.history_, self.cv_results_ = [], []
+    def _search(self) -> None:
         R, eta = int(self.max_blocks), int(self.eta)
         s_max = int(math.floor(math.log(R, eta) + 1e-9))
         for s in range(s_max, -1, -1):
             n = int(math.ceil((s_max + 1) / (s + 1) * eta ** s))
             self._halving(self._candidates(n), max(1, int(R * eta ** -s)), s_max - s)
-        self._finish(t0)
-        return self

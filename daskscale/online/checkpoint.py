@@ -60,6 +60,8 @@ def save_learner(learner: Any, path: str | os.PathLike) -> Path:
         **{k: getattr(learner, k) for k in _COUNTERS},
     }
     meta["params"]["metrics"] = list(meta["params"]["metrics"])
+    # a resumed stream keeps its run id, so its metrics continue the same run on the dashboard
+    meta["params"]["run_id"] = learner.run_id_
     return save_model(payload, path, metadata=meta)
 
 

@@ -21,6 +21,11 @@ the known classes, no labels): with ``on_bad_batch="skip"`` (default) the batch 
 learned, and is counted in ``n_skipped_`` and listed in ``skipped_`` with its position
 and the reason, and logged; with ``"raise"`` a :class:`~daskscale.errors.SchemaError`.
 The known classes are ``classes=``, else the source's, else those of the first batch.
+
+The learner follows scikit-learn's conventions: ``__init__`` stores its parameters untouched
+(``get_params`` / ``set_params`` / ``clone`` work), parameters are checked and the learning
+state (every attribute ending in ``_``) is created at first use: :meth:`learn_batch`,
+:meth:`partial_fit`, :meth:`run`, or reading a learned attribute such as ``events_``.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from typing import Any, Callable
 
 import numpy as np
 from sklearn import config_context
-from sklearn.base import clone, is_classifier
+from sklearn.base import BaseEstimator, clone, is_classifier
 
 from daskscale.errors import InputTypeError, SchemaError
 from daskscale.online.drift import make_detector
@@ -52,8 +57,14 @@ REACTIONS = ("reset", "retrain", "background", None)
 #: the streaming statistics, one reducer set for every learner (reducers hold parameters only)
 STATISTICS = {"moments": Moments()}
 
+#: the learning state made by ``_init_state`` (read before first use, it is made then)
+_STATE = frozenset({
+    "is_classifier_", "estimator_", "background_", "detector_", "classes_", "n_features_in_", "n_batches_",
+    "n_rows_", "n_scored_", "n_trained_", "n_skipped_", "loss_sum_", "window_", "recent_", "pending_",
+    "history_", "events_", "skipped_", "stats_", "position_", "run_id_"})
 
-class OnlineLearner:
+
+class OnlineLearner(BaseEstimator):
     """Test-then-train learning of ``estimator`` (any ``partial_fit`` estimator) on a stream.
 
     Parameters
@@ -81,6 +92,8 @@ class OnlineLearner:
         Keep streaming per-feature moments (``daskscale.reduce.Moments``) in ``stats_``.
     publish : bool
         Publish metrics to the Dask scheduler (``daskscale.monitor.MetricsPublisher``).
+    run_id : str, optional
+        Names the run in published metrics (``run_id_``; default a new ``stream-<hex>``).
 
     Examples
     --------
@@ -97,15 +110,8 @@ class OnlineLearner:
                  reaction: str | None = "reset", window: int = 20, recent: int = 5, label_delay: int = 0,
                  classes: Any = None, on_bad_batch: str = "skip", statistics: bool = True,
                  publish: bool = True, run_id: str | None = None):
-        if not hasattr(estimator, "partial_fit"):
-            raise InputTypeError(f"{type(estimator).__name__} has no partial_fit: online learning needs one "
-                                 "(e.g. SGDClassifier, Perceptron, MultinomialNB)")
-        if reaction not in REACTIONS:
-            raise SchemaError(f"reaction must be one of {REACTIONS}, not {reaction!r}")
-        if on_bad_batch not in ("skip", "raise"):
-            raise SchemaError(f"on_bad_batch must be 'skip' or 'raise', not {on_bad_batch!r}")
         self.estimator = estimator
-        self.metrics = tuple(metrics)
+        self.metrics = metrics
         self.drift_detector = drift_detector
         self.reaction = reaction
         self.window = window
@@ -115,10 +121,36 @@ class OnlineLearner:
         self.on_bad_batch = on_bad_batch
         self.statistics = statistics
         self.publish = publish
-        self.run_id = run_id or f"stream-{uuid.uuid4().hex[:8]}"
-        self._init_state()
+        self.run_id = run_id
 
     # ------------------------------------------------------------------ state
+    def __getattr__(self, name: str) -> Any:
+        # learned attributes read before the first batch (a caller showing events_ or n_rows_):
+        # make the state now, as the first batch would
+        if name in _STATE and "_started" not in self.__dict__:
+            self._start()
+            return getattr(self, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _start(self) -> None:
+        """Check the parameters and make the learning state, once (a loaded learner has its state)."""
+        if "_started" in self.__dict__:
+            return
+        if not hasattr(self.estimator, "partial_fit"):
+            raise InputTypeError(f"{type(self.estimator).__name__} has no partial_fit: online learning needs one "
+                                 "(e.g. SGDClassifier, Perceptron, MultinomialNB)")
+        if self.reaction not in REACTIONS:
+            raise SchemaError(f"reaction must be one of {REACTIONS}, not {self.reaction!r}")
+        if self.on_bad_batch not in ("skip", "raise"):
+            raise SchemaError(f"on_bad_batch must be 'skip' or 'raise', not {self.on_bad_batch!r}")
+        self._started = True
+        if "estimator_" not in self.__dict__:
+            self._init_state()
+        self.is_classifier_ = is_classifier(self.estimator)
+        self.__dict__.setdefault("run_id_", self.run_id or f"stream-{uuid.uuid4().hex[:8]}")
+        self.__dict__.setdefault("_label_range", (None, None, None))  # see _known_labels
+        self.__dict__.setdefault("_stop", False)
+
     def _init_state(self) -> None:
         self.is_classifier_ = is_classifier(self.estimator)
         self.estimator_ = clone(self.estimator)
@@ -144,11 +176,13 @@ class OnlineLearner:
     @property
     def cumulative_accuracy(self) -> float:
         """Prequential accuracy over every scored row so far (classifiers)."""
+        self._start()
         return 1.0 - self.loss_sum_ / self.n_scored_ if self.n_scored_ else float("nan")
 
     @property
     def rolling_accuracy(self) -> float:
         """Prequential accuracy over the last ``window`` batches (classifiers)."""
+        self._start()
         n = sum(w[0] for w in self.window_)
         return 1.0 - sum(w[1] for w in self.window_) / n if n else float("nan")
 
@@ -207,6 +241,7 @@ class OnlineLearner:
     def learn_batch(self, X: Any, y: Any, *, position: Any = None, where: str = "",
                     arrived: float | None = None) -> dict[str, Any] | None:
         """Test on ``(X, y)``, then train on it; return the batch's record (None if skipped)."""
+        self._start()
         arrived = time.perf_counter() if arrived is None else arrived
         problem, X, y = self._problem(X, y)
         self.position_ = position if position is not None else self.position_
@@ -229,6 +264,20 @@ class OnlineLearner:
             while len(self.pending_) > self.label_delay:
                 record = self._score_and_train(*self.pending_.popleft())
         return record
+
+    def partial_fit(self, X: Any, y: Any) -> "OnlineLearner":
+        """:meth:`learn_batch` as scikit-learn spells it: test on the batch, train on it, return ``self``."""
+        self.learn_batch(X, y)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions of the current model (after at least one batch learned)."""
+        from daskscale.learn.prep import NotFitted
+
+        if not self.__dict__.get("n_trained_"):
+            raise NotFitted(f"this {type(self).__name__} has learned no batch yet: call learn_batch, partial_fit "
+                            "or run first")
+        return self.estimator_.predict(np.asarray(X))
 
     def _score_and_train(self, X: np.ndarray, y: np.ndarray, y_pred: Any, position: Any, where: str,
                          arrived: float) -> dict[str, Any]:
@@ -317,7 +366,7 @@ class OnlineLearner:
         if getattr(self, "_pub", None) is None:
             from daskscale.monitor import MetricsPublisher
 
-            self._pub = MetricsPublisher(self.run_id)
+            self._pub = MetricsPublisher(self.run_id_)
         return self._pub
 
     # ------------------------------------------------------------------ driving a source
@@ -330,6 +379,7 @@ class OnlineLearner:
         (SIGINT) stops after the current batch with a checkpoint. A learner loaded with
         :meth:`load` resumes at its saved position: each batch is learned exactly once.
         """
+        self._start()
         src = as_source(source, **source_kwargs)
         if self.position_ is not None:
             src.seek(self.position_)
@@ -384,7 +434,7 @@ class OnlineLearner:
     @property
     def stopped(self) -> bool:
         """True if the last :meth:`run` was stopped (Ctrl-C or :meth:`stop`) before the source ended."""
-        return self._stop
+        return bool(self.__dict__.get("_stop", False))
 
     # ------------------------------------------------------------------ checkpoints and reports
     def save(self, path: Any) -> Any:
@@ -402,6 +452,7 @@ class OnlineLearner:
 
     def summary(self) -> dict[str, Any]:
         """Counts, cumulative and rolling metrics, drift events and skips so far."""
+        self._start()
         lat = np.array([h["latency_s"] for h in self.history_]) if self.history_ else np.array([np.nan])
         out = {"batches": self.n_batches_, "rows": self.n_rows_, "scored_rows": self.n_scored_,
                "skipped_batches": self.n_skipped_, "drift_events": len(self.events_),
@@ -422,6 +473,8 @@ class OnlineLearner:
                        for k, v in self.summary().items())
         return f"<table><caption>OnlineLearner({type(self.estimator).__name__})</caption>{rows}</table>"
 
-    def __repr__(self) -> str:
-        return (f"OnlineLearner({self.estimator!r}, drift_detector={self.drift_detector!r}, "
-                f"reaction={self.reaction!r}, batches={self.n_batches_}, rows={self.n_rows_})")
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
+        params = super().__repr__(N_CHAR_MAX)
+        if "_started" not in self.__dict__:
+            return params
+        return f"{params} [batches={self.n_batches_}, rows={self.n_rows_}]"

@@ -114,3 +114,31 @@ def test_estimator_contract_and_errors(grid):
     est.fit(grid)
     with pytest.raises(SchemaError, match="variable 'wind' was a feature"):
         est.predict(grid.drop_vars("wind"))
+
+
+def test_grid_estimator_follows_sklearn_conventions():
+    """__init__ stores parameters only; get/set_params and clone work; unfitted predict is NotFittedError."""
+    import numpy as np
+    import xarray as xr
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+    from sklearn.linear_model import LinearRegression
+    from sklearn.utils.estimator_checks import (check_get_params_invariance, check_no_attributes_set_in_init,
+                                                check_parameters_default_constructible, check_set_params)
+
+    from daskscale.grid.estimator import GridEstimator
+
+    g = GridEstimator(LinearRegression(), sample_dims=("t", "x"), target="y")
+    for check in (check_get_params_invariance, check_set_params, check_no_attributes_set_in_init,
+                  check_parameters_default_constructible):
+        check("GridEstimator", g)
+    assert vars(g) == g.get_params(deep=False)
+    assert clone(g).get_params()["sample_dims"] == ("t", "x")
+    t = np.arange(24.0).reshape(4, 6)
+    ds = xr.Dataset({"a": (("t", "x"), t), "y": (("t", "x"), 2 * t + 1)}).chunk({"t": 2})
+    with pytest.raises(NotFittedError):
+        g.predict(ds)
+    g.fit(ds)
+    learned = set(vars(g)) - set(g.get_params(deep=False))
+    assert {"estimator_", "n_features_in_", "fit_mode_"} <= learned
+    assert all(k.endswith("_") for k in learned), learned

@@ -125,10 +125,44 @@ def test_bad_batch_is_skipped_counted_and_model_untouched(batches, bad, reason):
 def test_estimator_without_partial_fit_is_refused():
     from sklearn.linear_model import LogisticRegression
 
+    X, y = np.ones((4, 2)), np.array([0, 1, 0, 1])
+    # scikit-learn's convention: parameters are checked at first use, not in __init__
     with pytest.raises(InputTypeError, match="partial_fit"):
-        OnlineLearner(LogisticRegression())
+        OnlineLearner(LogisticRegression()).learn_batch(X, y)
     with pytest.raises(SchemaError, match="reaction"):
-        OnlineLearner(SGD, reaction="panic")
+        OnlineLearner(SGD, reaction="panic").run([(X, y)])
+    with pytest.raises(SchemaError, match="on_bad_batch"):
+        OnlineLearner(SGD, on_bad_batch="ignore").partial_fit(X, y)
+
+
+def test_sklearn_conventions_hold(batches):
+    """__init__ stores parameters only; get/set_params and clone work; learned attributes end in '_'."""
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.estimator_checks import (check_get_params_invariance, check_no_attributes_set_in_init,
+                                                check_parameters_default_constructible, check_set_params)
+
+    ol = OnlineLearner(SGD, window=7, publish=False)
+    for check in (check_get_params_invariance, check_set_params, check_no_attributes_set_in_init,
+                  check_parameters_default_constructible):
+        check("OnlineLearner", ol)
+    assert vars(ol) == ol.get_params(deep=False)
+    assert ol.run_id is None and ol.metrics == ("accuracy",)
+    twin = clone(ol)
+    assert twin.get_params()["window"] == 7 and twin.estimator is not ol.estimator
+    with pytest.raises(NotFittedError):
+        ol.predict(np.ones((2, 3)))
+    batches = batches[:5]
+    ol.run(batches)
+    learned = set(vars(ol)) - set(ol.get_params(deep=False))
+    assert {"estimator_", "n_batches_", "events_", "run_id_"} <= learned
+    assert all(k.endswith("_") or k.startswith("_") for k in learned), learned
+    assert ol.run_id is None and ol.run_id_.startswith("stream-")
+    assert ol.predict(batches[0][0]).shape == (len(batches[0][0]),)
+    # a learned attribute read before the first batch (as the CLI does) makes the state then
+    fresh = OnlineLearner(SGD, publish=False)
+    assert fresh.events_ == [] and fresh.n_rows_ == 0
+    assert OnlineLearner(SGD, run_id="mine", publish=False).run(batches).run_id_ == "mine"
 
 
 class DriftAt(DriftDetector):
