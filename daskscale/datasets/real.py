@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from daskscale.errors import SchemaError
 
-__all__ = ["REAL_DATASETS", "real_dataset_path", "datasets_dir"]
+__all__ = ["REAL_DATASETS", "STREAMS", "real_dataset_path", "datasets_dir", "load_stream"]
 
 #: name -> (file in datasets/, target column, what it is)
 REAL_DATASETS: dict[str, tuple[str, str, str]] = {
@@ -14,7 +16,14 @@ REAL_DATASETS: dict[str, tuple[str, str, str]] = {
     "digits": ("digits.csv", "target", "8x8 handwritten digits, 1797 x 64, 10 classes"),
     "wine": ("wine.csv", "target", "wine recognition, 178 x 13, 3 classes"),
     "weather_rain": ("weather_rain.csv", "rain", "NOAA daily weather (Bellevue, Nebraska), a drifting stream"),
+    "phishing": ("phishing.csv", "is_phishing", "UCI Website Phishing as River ships it, 1250 x 9, binary"),
+    "shuttle": ("shuttle.csv", "anomaly", "UCI Statlog Shuttle (ODDS anomaly version, via River), 49097 x 9, binary"),
+    "sp500_direction": ("sp500_direction.csv", "next_day_up",
+                        "daily returns of ten S&P 500 stocks 2013-2018 (via River), 1257 x 10, next day up/down"),
 }
+
+#: the shipped datasets that are streams: rows in the order they are to be learned
+STREAMS: tuple[str, ...] = ("weather_rain", "phishing", "shuttle", "sp500_direction")
 
 
 def datasets_dir() -> Path:
@@ -38,3 +47,22 @@ def real_dataset_path(name: str) -> tuple[Path, str]:
     if not path.exists():
         raise SchemaError(f"{path} is missing: the datasets/ folder of the repository is not beside the package")
     return path, target
+
+
+def load_stream(name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``(X float64, y int64, feature names)`` of a shipped stream, rows in stream order.
+
+    Examples
+    --------
+    >>> X, y, names = load_stream("phishing")
+    >>> X.shape, sorted(set(y.tolist())), names[0]
+    ((1250, 9), [0, 1], 'empty_server_form_handler')
+    """
+    import pandas as pd
+
+    if name not in STREAMS:
+        raise SchemaError(f"{name!r} is not a shipped stream; streams are {list(STREAMS)}")
+    path, target = real_dataset_path(name)
+    df = pd.read_csv(path)
+    y = df.pop(target).to_numpy(np.int64)
+    return df.to_numpy(np.float64), y, list(df.columns)
