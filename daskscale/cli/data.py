@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import warnings
 
 import click
 
@@ -18,28 +20,52 @@ from daskscale.cli.options import cluster_options, open_cluster
 @click.option("--chunk-rows", type=int, default=None, help="Rows per chunk (overrides --chunk-mb).")
 @click.option("--categorical", type=click.Choice(["error", "encode"]), default="error", show_default=True,
               help="Reject non-numeric feature columns, or encode them as ordinal codes.")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
+              help="dtype of X in the store; float32 warns about columns it rounds too coarsely.")
+@click.option("--on-short-rows", type=click.Choice(["error", "fill"]), default="error", show_default=True,
+              help="CSV rows with fewer fields than the header: an error, or filled with NaN.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store.")
 @cluster_options
 def ingest(source: str, store: str, target: str | None, y_path: str | None, chunk_mb: float,
-           chunk_rows: int | None, categorical: str, overwrite: bool, scheduler: str | None,
-           workers: int | None, memory_limit: str | None) -> None:
+           chunk_rows: int | None, categorical: str, dtype: str, on_short_rows: str, overwrite: bool,
+           scheduler: str | None, workers: int | None, memory_limit: str | None) -> None:
     """Ingest SOURCE (CSV, Parquet, .npy, NetCDF, Zarr) into a daskscale STORE."""
     from daskscale.storage import info as store_info
     from daskscale.storage import ingest as do_ingest
+    from daskscale.storage.precision import DaskscaleWarning
 
-    with open_cluster(scheduler, workers, memory_limit):
+    with open_cluster(scheduler, workers, memory_limit), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DaskscaleWarning)
         path = do_ingest(source, store, target=target, y=y_path, chunk_mb=chunk_mb, chunk_rows=chunk_rows,
-                         categorical=categorical, overwrite=overwrite)
+                         categorical=categorical, overwrite=overwrite, dtype=dtype, on_short_rows=on_short_rows)
+    for w in caught:  # daskscale's own warnings as one line each; any other as Python shows it
+        if issubclass(w.category, DaskscaleWarning):
+            click.echo(f"daskscale: warning: {w.message}", err=True)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     click.echo(str(store_info(path)))
 
 
 @click.command()
 @click.argument("store")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def info(store: str, as_json: bool) -> None:
+@click.option("--check", is_flag=True,
+              help="Decode every chunk and check its size; print each bad one and exit 1 if any.")
+def info(store: str, as_json: bool, check: bool) -> None:
     """Shape, chunks, dtypes, size on disk and in memory, compression ratio of STORE."""
     from daskscale.storage import info as store_info
 
+    if check:
+        from daskscale.storage.store import check_store, open_dataset
+
+        problems = check_store(store)
+        for problem in problems:
+            click.echo(str(problem))
+        if problems:
+            sys.exit(1)
+        n = sum(len(v.data.chunks[0]) for v in open_dataset(store).data_vars.values())
+        click.echo(f"ok: {n} chunks verified")
+        return
     i = store_info(store)
     click.echo(json.dumps(i.as_dict(), indent=2, default=str) if as_json else str(i))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -13,11 +12,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from daskscale.errors import InputTypeError, SchemaError
-from daskscale.storage import layout
-from daskscale.storage.atomic import temp_sibling
+from daskscale.errors import DaskscaleError, InputTypeError, SchemaError
+from daskscale.storage import layout, precision
+from daskscale.storage.atomic import remove_stale_temps, remove_tree, temp_sibling
 from daskscale.storage.frames import (
-    Producer, csv_producers, expand_paths, frame_producers, load_staged, parquet_producers, stage_block,
+    Producer, Staged, csv_producers, expand_paths, frame_producers, load_staged, parquet_producers, stage_block,
 )
 from daskscale.storage.store import write_store
 
@@ -44,6 +43,8 @@ def ingest(
     feature_dim: str | None = None,
     overwrite: bool = False,
     blocksize: int = 64 * 2**20,
+    dtype: Any = "float32",
+    on_short_rows: str = "error",
 ) -> Path:
     """Write ``source`` to a new daskscale store at ``store``.
 
@@ -63,7 +64,7 @@ def ingest(
     features
         Columns / variables to use as features (default: all but the target).
     chunk_mb, chunk_rows
-        Rows per chunk: ``chunk_rows`` if given, else about ``chunk_mb`` MiB of float32.
+        Rows per chunk: ``chunk_rows`` if given, else about ``chunk_mb`` MiB of ``X``.
     compressor
         A Zarr v3 codec, ``None`` for none, or ``"default"`` (Blosc lz4 + byte shuffle).
     categorical
@@ -79,6 +80,19 @@ def ingest(
         feature or target are dropped.
     overwrite
         Replace an existing store (atomically) instead of raising.
+    blocksize
+        Bytes of CSV parsed per task.
+    dtype
+        ``"float32"`` (default) or ``"float64"``: the dtype of ``X`` in the store. With
+        float32, the pass that converts the data measures what the cast rounds away, and a
+        :class:`~daskscale.storage.precision.PrecisionWarning` names each column whose largest
+        rounding error exceeds ``1e-4`` of its standard deviation (a column at ``1e12 + N(0, 1)``,
+        int64 near ``2**62``): ingest those with ``dtype="float64"``.
+    on_short_rows
+        CSV rows with fewer fields than the header: ``"error"`` (default) raises a
+        :class:`SchemaError` naming the file, the line and the expected field count;
+        ``"fill"`` fills the missing trailing fields with NaN. Rows with more fields than
+        the header are always an error.
 
     Returns
     -------
@@ -89,7 +103,19 @@ def ingest(
     ------
     SchemaError
         Ragged or malformed CSV, missing target column, non-numeric column, empty source,
-        X and y of different lengths. The message names the file or block and the column.
+        X and y of different lengths. The message names the file or block and the column,
+        and for a ragged CSV row its line.
+
+    Warns
+    -----
+    PrecisionWarning
+        When float32 loses more than ``1e-4`` of a column's spread (see ``dtype``).
+
+    Notes
+    -----
+    Temporary folders (``.STORE.tmp-*``, ``.STORE-staging.tmp-*``) are removed when an ingest
+    fails; those of an ingest that was killed are removed by the next ingest into the same
+    store once their writer is gone (:func:`daskscale.storage.atomic.remove_stale_temps`).
 
     Examples
     --------
@@ -100,13 +126,20 @@ def ingest(
     """
     if categorical not in ("error", "encode"):
         raise SchemaError(f"categorical must be 'error' or 'encode', not {categorical!r}")
-    write = dict(chunk_mb=chunk_mb, chunk_rows=chunk_rows, compressor=compressor, overwrite=overwrite)
+    if on_short_rows not in ("error", "fill"):
+        raise SchemaError(f"on_short_rows must be 'error' or 'fill', not {on_short_rows!r}")
+    if _float_dtype(dtype) is None:
+        raise SchemaError(f"dtype must be 'float32' or 'float64', not {dtype!r}")
+    remove_stale_temps(store)
+    remove_stale_temps(_staging_base(store))
+    write = dict(chunk_mb=chunk_mb, chunk_rows=chunk_rows, compressor=compressor, overwrite=overwrite,
+                 dtype=_float_dtype(dtype))
     if isinstance(source, (str, os.PathLike)):
         s = str(source)
         kind = _kind_of_path(s)
         if kind == "csv":
-            return _ingest_frames(csv_producers(s, blocksize=blocksize), store, target, features,
-                                  categorical, source=s, **write)
+            return _ingest_frames(csv_producers(s, blocksize=blocksize, on_short_rows=on_short_rows), store,
+                                  target, features, categorical, source=s, **write)
         if kind == "parquet":
             return _ingest_frames(parquet_producers(s), store, target, features, categorical, source=s, **write)
         if kind == "npy":
@@ -133,12 +166,24 @@ def ingest(
         if X.dtype.kind not in "biuf":
             raise SchemaError(f"array of dtype {X.dtype} is not numeric")
         X = da.from_array(X, chunks=(chunk_rows or "auto", -1)) if isinstance(X, np.ndarray) else X
-        return _ingest_arrays(X.astype(np.float32), _as_target(y), store, source=type(source).__name__,
-                              features=features, **write)
+        return _ingest_arrays(X, _as_target(y), store, source=type(source).__name__, features=features, **write)
     raise InputTypeError(
         f"cannot ingest an object of type {type(source).__name__}; give a path (CSV, Parquet, .npy, "
         "NetCDF, Zarr), an xarray Dataset, a NumPy/dask array or a pandas/dask DataFrame"
     )
+
+
+def _float_dtype(d: Any) -> np.dtype | None:
+    """``d`` as float32 or float64, else ``None``."""
+    try:
+        dt = np.dtype(d) if d is not None else None
+    except TypeError:
+        return None
+    return dt if dt in (np.float32, np.float64) else None
+
+
+def _staging_base(store: str | os.PathLike) -> Path:
+    return Path(store).with_name(Path(store).name + "-staging")
 
 
 def _kind_of_path(s: str) -> str:
@@ -204,7 +249,7 @@ def _npy_array(path: str, chunk_rows: int | None) -> da.Array:
 
 
 def _ingest_arrays(X: da.Array, y: da.Array | None, store: Any, *, source: str,
-                   features: Sequence[str] | None, **write: Any) -> Path:
+                   features: Sequence[str] | None, dtype: np.dtype, **write: Any) -> Path:
     if X.ndim == 1:
         X = X[:, None]
     if X.ndim != 2:
@@ -216,8 +261,31 @@ def _ingest_arrays(X: da.Array, y: da.Array | None, store: Any, *, source: str,
         raise SchemaError(f"{source}: y has dtype {y.dtype}; encode labels as numbers, or ingest a table")
     attrs = layout.make_attrs(target="y" if y is not None else None, classes=classes, source=source,
                               n_rows=X.shape[0])
-    return write_store(store, X.astype(np.float32), y, feature_names=list(features) if features else None,
-                       attrs=attrs, **write)
+    names = list(features) if features else None
+    if not precision.needs_check(X.dtype, dtype):
+        return write_store(store, X.astype(dtype), y, feature_names=names, attrs=attrs, **write)
+    # The blocks that cast also measure what the cast rounds away, each leaving a small
+    # note in a staging folder: the data is read once, and the client merges the notes.
+    notes = temp_sibling(_staging_base(store))
+    notes.mkdir(parents=True)
+    try:
+        cast = X.rechunk({1: -1}).map_blocks(_cast_block, target=dtype, notes=str(notes), dtype=dtype,
+                                             meta=np.empty((0, 0), dtype))
+        path = write_store(store, cast, y, feature_names=names, attrs=attrs, **write)
+        loss = None
+        for note in sorted(notes.glob("loss-*.npy")):
+            loss = precision.merge_loss(loss, np.load(note))
+        precision.warn_if_lossy(loss, names or [f"x{i}" for i in range(X.shape[1])], source)
+        return path
+    finally:
+        remove_tree(notes)
+
+
+def _cast_block(block: np.ndarray, *, target: np.dtype, notes: str, block_info: Any = None) -> np.ndarray:
+    """Cast one row block and leave the loss of the cast in ``notes`` (same file if re-run)."""
+    np.save(os.path.join(notes, f"loss-{block_info[0]['chunk-location'][0]:06d}.npy"),
+            precision.cast_loss(block, target))
+    return block.astype(target)
 
 
 def _open_xarray(path: str) -> xr.Dataset:
@@ -256,7 +324,7 @@ def _ingest_xarray(ds: xr.Dataset, store: Any, target: str | None, features: Seq
             )
         if var.dtype.kind not in "biufM":
             raise SchemaError(f"{source}: variable {v!r} has non-numeric dtype {var.dtype}")
-        cols.append(_dask(var.data).astype(np.float32))
+        cols.append(_dask(var.data).astype(write["dtype"]) if var.dtype.kind == "M" else _dask(var.data))
     if not cols:
         raise SchemaError(f"{source}: no feature variables")
     X = da.stack(cols, axis=1)
@@ -271,8 +339,7 @@ def _ingest_grid(src: Any, store: Any, target: str | None, features: Sequence[st
     from daskscale.grid.stack import stack_to_data
 
     data = stack_to_data(src, sample_dims=sample_dims, feature_dim=feature_dim, target=target, features=features)
-    return _ingest_arrays(data.X.astype(np.float32), data.y, store, source=source, features=data.feature_names,
-                          **write)
+    return _ingest_arrays(data.X, data.y, store, source=source, features=data.feature_names, **write)
 
 
 def _dask(a: Any) -> da.Array:
@@ -280,15 +347,15 @@ def _dask(a: Any) -> da.Array:
 
 
 def _ingest_frames(producers: list[Producer], store: Any, target: str | None, features: Sequence[str] | None,
-                   categorical: str, *, source: str, **write: Any) -> Path:
+                   categorical: str, *, source: str, dtype: np.dtype, **write: Any) -> Path:
     """Parse every block once into a staging area, then write the store from it."""
-    staging = temp_sibling(Path(store).with_name(Path(store).name + "-staging"))
+    staging = temp_sibling(_staging_base(store))
     staging.mkdir(parents=True)
     try:
         tasks = [dask.delayed(stage_block, pure=False)(
             p, i, str(staging), target=target, categorical=categorical,
-            features=list(features) if features else None) for i, p in enumerate(producers)]
-        staged = list(dask.compute(*tasks))
+            features=list(features) if features else None, dtype=dtype) for i, p in enumerate(producers)]
+        staged = _stage_all(tasks)
         cols = staged[0].columns
         for s in staged[1:]:
             if s.columns != cols:
@@ -306,7 +373,7 @@ def _ingest_frames(producers: list[Producer], store: Any, target: str | None, fe
         Xs, ys = [], []
         for s in staged:
             pair = dask.delayed(load_staged, nout=2, pure=True)(s, categories, target)
-            Xs.append(da.from_delayed(pair[0], shape=(s.n_rows, len(cols)), dtype=np.float32))
+            Xs.append(da.from_delayed(pair[0], shape=(s.n_rows, len(cols)), dtype=dtype))
             if target is not None:
                 ys.append(da.from_delayed(pair[1], shape=(s.n_rows,), dtype=y_dtype))
         X = da.concatenate(Xs)
@@ -318,6 +385,37 @@ def _ingest_frames(producers: list[Producer], store: Any, target: str | None, fe
         feature_categories = {c: v for c, v in categories.items() if c != target}
         attrs = layout.make_attrs(target=target, classes=classes, categories=feature_categories,
                                   source=source, n_rows=X.shape[0])
-        return write_store(store, X, y, feature_names=cols, attrs=attrs, **write)
+        loss = None
+        for s in staged:
+            loss = precision.merge_loss(loss, s.loss)
+        path = write_store(store, X, y, feature_names=cols, attrs=attrs, **write)
+        precision.warn_if_lossy(loss, cols, source)
+        return path
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_tree(staging)
+
+
+def _stage_all(tasks: list[Any]) -> list[Staged]:
+    """Run the staging tasks; the first block that returned an error raises it here.
+
+    On a distributed client the blocks run as futures and the first error cancels the
+    rest, so a bad row near the top of a large file is reported without parsing the rest.
+    """
+    client = getattr(dask.base.get_scheduler(), "__self__", None)
+    if not hasattr(client, "compute") or not hasattr(client, "cancel"):
+        results = dask.compute(*tasks)
+        for r in results:
+            if isinstance(r, DaskscaleError):
+                raise r
+        return list(results)
+    from distributed import as_completed
+
+    futures = client.compute(tasks)
+    try:
+        for fut in as_completed(futures):
+            if isinstance(r := fut.result(), DaskscaleError):
+                raise r
+    except BaseException:
+        client.cancel(futures)
+        raise
+    return [f.result() for f in futures]

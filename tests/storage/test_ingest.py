@@ -17,6 +17,7 @@ import pytest
 import xarray as xr
 
 import daskscale
+import daskscale.storage
 from daskscale.errors import DaskscaleError, InputTypeError, SchemaError, StoreError
 
 
@@ -134,7 +135,7 @@ def test_bad_inputs(tmp_path, client):
         daskscale.ingest(np.ones((10, 2)), tmp_path / "l.zarr", y=np.ones(9))
     with pytest.raises(InputTypeError):
         daskscale.ingest({"a": 1}, tmp_path / "d.zarr")
-    with pytest.raises(StoreError, match="not a daskscale store"):
+    with pytest.raises(StoreError, match=r"not a (\(complete\) )?daskscale store"):
         xr.Dataset({"v": ("x", [1, 2])}).to_zarr(tmp_path / "plain.zarr", zarr_format=3, consolidated=False)
         daskscale.open_dataset(tmp_path / "plain.zarr")
     with pytest.raises(StoreError, match="does not exist"):
@@ -175,6 +176,11 @@ def test_ingest_interrupted_leaves_no_store(tmp_path):
     proc.wait()
     assert not target.exists()
     assert not daskscale.storage.is_store(target)
+    left = [p for p in tmp_path.iterdir() if p.name.startswith((".out.zarr.tmp-", ".out.zarr-staging.tmp-"))]
+    assert len(left) == 2  # the killed writer could not clean up: its temporary store and staging
+    daskscale.ingest(np.ones((4, 2)), target)  # the next ingest into the same store removes them
+    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
+    assert daskscale.info(target).n_rows == 4
 
 
 def test_csv_larger_than_worker_memory(tmp_path):
