@@ -1,3 +1,5 @@
+import sys
+
 from daskscale.cli import main
 
-main()
+sys.exit(main())
