@@ -21,7 +21,8 @@ import dask
 import numpy as np
 
 from daskscale.errors import InputTypeError
-from daskscale.storage.convert import Data, as_data
+from daskscale.reduce.inputs import as_reduce_data
+from daskscale.storage.convert import Data
 
 __all__ = ["Reducer", "reduce", "reduce_states", "update", "finalize_all", "map_all", "merge_all"]
 
@@ -40,6 +41,9 @@ class Reducer(abc.ABC):
     float64: bool = False
     #: may overwrite a float64 block that is nobody else's (see :meth:`map_scratch`)
     scratch: bool = False
+    #: a ``float64`` reducer that receives integer blocks unconverted, to subtract a reference
+    #: value exactly before converting (an int64 near 2**62 has no exact float64)
+    exact_ints: bool = False
 
     @abc.abstractmethod
     def map(self, X: np.ndarray, y: np.ndarray | None = None) -> Any:
@@ -97,9 +101,9 @@ def map_all(reducers: Mapping[str, Reducer], X: np.ndarray, y: np.ndarray | None
     """All reducers' states of one block: the block is read once for all of them.
 
     Reducers with ``float64 = True`` share one float64 copy of the block, made here once,
-    instead of each converting (and allocating) its own. When that copy is a conversion (``X``
-    is not float64), the first ``scratch`` reducer gets it last, to overwrite
-    (:meth:`Reducer.map_scratch`).
+    instead of each converting (and allocating) its own (``exact_ints`` ones get an integer
+    block as it is). When that copy is a conversion (``X`` is not float64), the first
+    ``scratch`` reducer gets it last, to overwrite (:meth:`Reducer.map_scratch`).
     """
     if X.shape[0] > PIECE_ROWS:
         # Map a big block piece by piece: bounds the float64 copy and every reducer's
@@ -107,13 +111,15 @@ def map_all(reducers: Mapping[str, Reducer], X: np.ndarray, y: np.ndarray | None
         pieces = [map_all(reducers, X[a:a + PIECE_ROWS], None if y is None else y[a:a + PIECE_ROWS])
                   for a in range(0, X.shape[0], PIECE_ROWS)]
         return merge_all(reducers, *pieces)
-    X64 = np.asarray(X, dtype=np.float64) if any(r.float64 for r in reducers.values()) else None
+    ints = X.dtype.kind in "iu"
+    wants64 = {k for k, r in reducers.items() if r.float64 and not (ints and r.exact_ints)}
+    X64 = np.asarray(X, dtype=np.float64) if wants64 else None
     last = None
     # only a conversion is a copy: a float64 block may come back as a new *view* of itself
     # (an unpickled array's dtype is not NumPy's own float64 object), so ``X64 is X`` won't do
     if X64 is not None and X.dtype != np.float64:
-        last = next((k for k, r in reducers.items() if r.float64 and r.scratch), None)
-    out = {k: r.map(X64 if r.float64 else X, y if r.needs_y else None) for k, r in reducers.items() if k != last}
+        last = next((k for k, r in reducers.items() if k in wants64 and r.scratch), None)
+    out = {k: r.map(X64 if k in wants64 else X, y if r.needs_y else None) for k, r in reducers.items() if k != last}
     if last is not None:
         r = reducers[last]
         out[last] = r.map_scratch(X64, y if r.needs_y else None)
@@ -165,14 +171,15 @@ def _block_states(d: Data, rs: Mapping[str, Reducer]) -> list[Any]:
 
 def reduce_states(data: Any, reducers: Any, *, y: Any = None, split_every: int = 8,
                   compute: bool = True, progress: Callable[[int], Any] | None = None) -> Any:
-    """Fused states of ``reducers`` over ``data`` (anything :func:`as_data` accepts).
+    """Fused states of ``reducers`` over ``data`` (anything :func:`~daskscale.storage.convert.as_data`
+    accepts; a DataFrame keeps its dtype: :func:`~daskscale.reduce.inputs.as_reduce_data`).
 
     Returns the merged state dict, or a ``dask.delayed`` of it when ``compute=False``.
     ``progress(n_done_blocks)`` is called as block states arrive (needs a distributed client;
     ignored otherwise), e.g. ``bar.update`` of a :func:`daskscale.monitor.progress` bar.
     """
     rs = _check(reducers)
-    d = data if isinstance(data, Data) else as_data(data, y)
+    d = data if isinstance(data, Data) else as_reduce_data(data, y)
     parts = _block_states(d, rs)
     client = _client() if (compute and progress is not None) else None
     if client is not None:

@@ -3,7 +3,9 @@
 Per block: the mean and the centred cross-product ``Xc.T @ Xc`` of the complete rows (rows
 with any NaN/inf are skipped and counted); merged by the multivariate form of Chan et al.'s
 update, ``C = Ca + Cb + outer(d, d) * na * nb / n``, so a large common offset does not cost
-precision the way an uncentred ``X.T @ X`` would.
+precision the way an uncentred ``X.T @ X`` would. As :class:`~daskscale.reduce.Moments`, each
+block is first shifted by a reference row (its first complete row, in exact int64 arithmetic
+for integer input) carried in the state: a constant column has variance exactly 0.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from daskscale.reduce.base import Reducer
+from daskscale.reduce.moments import ref_difference, shift
 
 __all__ = ["Covariance", "PCA"]
 
@@ -32,32 +35,44 @@ class Covariance(Reducer):
 
     name = "covariance"
     float64 = True
+    exact_ints = True
 
     def __init__(self, ddof: int = 1):
         self.ddof = ddof
 
-    def map(self, X: np.ndarray, y: np.ndarray | None = None) -> tuple[int, np.ndarray, np.ndarray, int]:
-        X = np.asarray(X, dtype=np.float64)
-        ok = np.isfinite(X).all(axis=1)
-        skipped = int(X.shape[0] - ok.sum())
-        if skipped:
-            X = X[ok]
+    def map(self, X: np.ndarray, y: np.ndarray | None = None) -> tuple:
+        X = np.asarray(X)
+        skipped = 0
+        if X.dtype.kind not in "iu":
+            X = np.asarray(X, dtype=np.float64)
+            ok = np.isfinite(X).all(axis=1)
+            skipped = int(X.shape[0] - ok.sum())
+            if skipped:
+                X = X[ok]
         n = X.shape[0]
-        mean = X.mean(axis=0) if n else np.zeros(X.shape[1])
-        Xc = X - mean
-        return n, mean, Xc.T @ Xc, skipped
+        if n == 0:
+            z = np.zeros(X.shape[1])
+            return 0, z, z, np.zeros((X.shape[1], X.shape[1])), skipped
+        ref = X[0].copy()
+        Xs = shift(X, ref)
+        mean = Xs.mean(axis=0)
+        Xs -= mean
+        return n, ref, mean, Xs.T @ Xs, skipped
 
-    def merge(self, a: Any, b: Any) -> tuple[int, np.ndarray, np.ndarray, int]:
-        na, ma, ca, sa = a
-        nb, mb, cb, sb = b
+    def merge(self, a: Any, b: Any) -> tuple:
+        na, ra, ma, ca, sa = a
+        nb, rb, mb, cb, sb = b
         n = na + nb
         if na == 0 or nb == 0:
-            return (n, ma if nb == 0 else mb, ca + cb, sa + sb)
-        d = mb - ma
-        return n, ma + d * (nb / n), ca + cb + np.outer(d, d) * (na * nb / n), sa + sb
+            return (n, *(a[1:3] if nb == 0 else b[1:3]), ca + cb, sa + sb)
+        ref = np.minimum(ra, rb)  # as Moments: associative, and exact for equal references
+        ma = ma + ref_difference(ra, ref)
+        d = mb + ref_difference(rb, ref) - ma
+        return n, ref, ma + d * (nb / n), ca + cb + np.outer(d, d) * (na * nb / n), sa + sb
 
     def finalize(self, state: Any) -> dict[str, Any]:
-        n, mean, c, skipped = state
+        n, ref, mean, c, skipped = state
+        mean = np.asarray(ref, dtype=np.float64) + mean
         cov = c / (n - self.ddof) if n > self.ddof else np.full_like(c, np.nan)
         sd = np.sqrt(np.diag(cov))
         with np.errstate(invalid="ignore", divide="ignore"):

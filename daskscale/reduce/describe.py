@@ -18,9 +18,10 @@ from daskscale.monitor import progress as progress_bar
 from daskscale.reduce.base import Reducer, reduce
 from daskscale.reduce.covariance import PCA, Covariance
 from daskscale.reduce.histogram import Histogram, MinMax
+from daskscale.reduce.inputs import as_reduce_data
 from daskscale.reduce.sketches import ClassCounts, DistinctCount, Quantiles
 from daskscale.reduce.summary import SUMMARY_STATS, Summary
-from daskscale.storage.convert import Data, as_data
+from daskscale.storage.convert import Data
 
 __all__ = ["describe", "DEFAULT_STATS", "QUANTILE_ROWS"]
 
@@ -28,7 +29,7 @@ __all__ = ["describe", "DEFAULT_STATS", "QUANTILE_ROWS"]
 QUANTILE_ROWS = 500_000
 
 #: the columns of the table by default (quantile columns come from ``quantiles``)
-DEFAULT_STATS = ("count", "missing", "mean", "std", "min", "max", "skew", "kurtosis")
+DEFAULT_STATS = ("count", "missing", "mean", "std", "min", "max", "skew", "kurtosis", "n_posinf", "n_neginf")
 
 
 def _pct(q: float) -> str:
@@ -47,18 +48,24 @@ def describe(data: Any, y: Any = None, *, stats: Sequence[str] = DEFAULT_STATS,
     ----------
     data
         Anything :func:`daskscale.storage.convert.as_data` accepts (store path, xarray,
-        NumPy/dask array, pandas/dask DataFrame).
+        NumPy/dask array, pandas/dask DataFrame). Its values are used at their own precision
+        (a float64 or int64 DataFrame or array is not cast to float32); accumulation is float64.
     stats : sequence of str
         Table columns, from ``count`` (finite values), ``missing`` (NaN), ``n_posinf``,
-        ``n_neginf``, ``sum``, ``mean``, ``var``, ``std``, ``skew``, ``kurtosis`` (excess),
-        ``min``, ``max``.
+        ``n_neginf`` (+inf / -inf values), ``sum``, ``mean``, ``var``, ``std``, ``skew``,
+        ``kurtosis`` (excess), ``min``, ``max``. As pandas: an ``inf`` is the ``max`` (``-inf``
+        the ``min``) and makes ``mean``/``sum`` infinite (NaN with both signs) and ``var``/
+        ``std``/``skew``/``kurtosis`` NaN; a constant column has ``std`` 0 and NaN ``skew``
+        and ``kurtosis``.
     quantiles : sequence of float or None
         Approximate quantiles (KLL sketch over at most ~``QUANTILE_ROWS`` sampled rows; the
         rank error bound, 1.33 % + 0.23 % at 99 % confidence, is in
         ``attrs["daskscale"]["quantile_rank_error"]``); ``None`` skips the sketch.
     bins : int, "auto" or None
         Fixed-bin histograms per column over ``histogram_range``; ``"auto"`` (20 bins) or an
-        int without a range first runs a cheap min/max pass to fix the edges.
+        int without a range first runs a cheap pass for the finite min/max to fix the edges
+        (an ``inf`` never stretches them; it is counted in the histogram's ``posinf``/
+        ``neginf`` and in the table's ``n_posinf``/``n_neginf``).
     correlation : bool
         Also the covariance and correlation matrices.
     pca : int, True or None
@@ -84,7 +91,8 @@ def describe(data: Any, y: Any = None, *, stats: Sequence[str] = DEFAULT_STATS,
     Raises
     ------
     SchemaError
-        Non-numeric columns, no rows, an unknown statistic name.
+        Non-numeric columns, no rows, an unknown statistic name, ``bins`` not a positive
+        int nor ``"auto"``, a quantile outside [0, 1].
     InputTypeError
         An unsupported input type, or an ``extra`` item that is not a Reducer.
 
@@ -99,8 +107,8 @@ def describe(data: Any, y: Any = None, *, stats: Sequence[str] = DEFAULT_STATS,
     unknown = [s for s in stats if s not in SUMMARY_STATS]
     if unknown:
         raise SchemaError(f"describe: unknown statistic {unknown[0]!r} in stats=; choose from {list(SUMMARY_STATS)}")
-    d = data if isinstance(data, Data) else as_data(data, y, sample_dims=sample_dims, feature_dim=feature_dim,
-                                                     **as_data_kwargs)
+    d = data if isinstance(data, Data) else as_reduce_data(data, y, sample_dims=sample_dims,
+                                                           feature_dim=feature_dim, **as_data_kwargs)
     names = d.feature_names or [f"x{i}" for i in range(d.n_features)]
     reducers: dict[str, Reducer] = {"summary": Summary()}
     if quantiles is not None and len(quantiles):
@@ -109,10 +117,10 @@ def describe(data: Any, y: Any = None, *, stats: Sequence[str] = DEFAULT_STATS,
             raise SchemaError(f"describe: quantiles must lie in [0, 1], got {list(quantiles)}")
         reducers["quantiles"] = Quantiles(q=qs, sample_rate=min(1.0, QUANTILE_ROWS / max(d.n_rows, 1)))
     if bins is not None:
-        k = 20 if bins == "auto" else int(bins)
+        k = _bins(bins)
         rng = histogram_range
         if rng is None:
-            mm = reduce(d, [MinMax()], split_every=split_every)["minmax"]
+            mm = reduce(d, [MinMax(finite=True)], split_every=split_every)["minmax"]
             rng = (mm["min"], mm["max"])
         reducers["histogram"] = Histogram(bins=k, range=rng)
     if pca:
@@ -139,6 +147,14 @@ def describe(data: Any, y: Any = None, *, stats: Sequence[str] = DEFAULT_STATS,
         raise SchemaError(f"describe: output must be 'auto', 'frame' or 'xarray', not {output!r}")
     table.attrs["daskscale"] = extras
     return table
+
+
+def _bins(bins: int | str) -> int:
+    if bins == "auto":
+        return 20
+    if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool) and bins >= 1:
+        return int(bins)
+    raise SchemaError(f"describe: bins must be a positive int or 'auto', got {bins!r}")
 
 
 def _labelled(data: Any) -> bool:
@@ -169,7 +185,7 @@ def _extras(res: dict[str, Any], names: list[str]) -> dict[str, Any]:
         out["quantile_rank_error"] = res["quantiles"]["rank_error"]
     if "histogram" in res:
         h = res["histogram"]
-        out["histogram"] = {k: h[k] for k in ("edges", "counts", "below", "above", "missing")}
+        out["histogram"] = {k: h[k] for k in ("edges", "counts", "below", "above", "missing", "posinf", "neginf")}
     if "covariance" in res:
         c = res["covariance"]
         out["covariance"] = pd.DataFrame(c["cov"], index=names, columns=names)

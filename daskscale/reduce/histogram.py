@@ -1,9 +1,10 @@
 """Fixed-bin histograms per column: mergeable by adding the counts.
 
 The bins must be known before the pass (fixed edges are what makes two blocks' counts
-addable). Give ``range=(lo, hi)`` (one range for all columns, or arrays of one per column)
-or explicit ``edges``; :func:`daskscale.reduce.describe.describe` with ``bins="auto"`` runs a
-cheap first pass for min/max only (one extra read), then the real one.
+addable). Give ``range=(lo, hi)`` (one range for all columns, or arrays of one per column);
+:func:`daskscale.reduce.describe.describe` with ``bins="auto"`` runs a cheap first pass for
+the finite min/max only (one extra read, ``MinMax(finite=True)``: an ``inf`` does not stretch
+the range), then the real one.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ class Histogram(Reducer):
         Number of bins.
     range : tuple of (float or array, float or array)
         Lower and upper edge; scalars apply to every column, arrays give one per column.
-        Values outside are counted in ``below``/``above``; NaN in ``missing``. The upper
-        edge is inclusive (as :func:`numpy.histogram`).
+        Values outside are counted in ``below``/``above`` (``inf`` included, and also counted
+        alone in ``posinf``/``neginf``); NaN in ``missing``. The upper edge is inclusive (as
+        :func:`numpy.histogram`). A column whose range is not finite (no finite values) gets
+        [0, 1].
 
     Examples
     --------
@@ -77,7 +80,9 @@ class Histogram(Reducer):
         flat = idx.astype(np.int64) + np.arange(p) * (k + 1)
         counts = np.bincount(flat.ravel(), minlength=p * (k + 1)).reshape(p, k + 1)[:, :k]
         return {"counts": counts.astype(np.int64), "below": below.astype(np.int64),
-                "above": above.astype(np.int64), "missing": missing.astype(np.int64)}
+                "above": above.astype(np.int64), "missing": missing.astype(np.int64),
+                "posinf": (X == np.inf).sum(axis=0).astype(np.int64),
+                "neginf": (X == -np.inf).sum(axis=0).astype(np.int64)}
 
     def merge(self, a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {key: a[key] + b[key] for key in a}
@@ -90,8 +95,14 @@ class Histogram(Reducer):
 
 
 class MinMax(Reducer):
-    """Per-column min and max of the non-NaN values (inf included): a cheap pass, e.g. to
-    choose histogram ranges.
+    """Per-column min and max of the non-NaN values: a cheap pass, e.g. to choose histogram
+    ranges.
+
+    Parameters
+    ----------
+    finite : bool
+        Skip ``inf`` too (the range of the finite values; what histogram ranges need). By
+        default an ``inf`` is the max (or min), as pandas reports it.
 
     Examples
     --------
@@ -100,19 +111,24 @@ class MinMax(Reducer):
     >>> out = m.finalize(m.merge(m.map(np.array([[1.0], [np.nan]])), m.map(np.array([[-2.0]]))))
     >>> out["min"].tolist(), out["max"].tolist()
     ([-2.0], [1.0])
+    >>> MinMax(finite=True).finalize(MinMax(finite=True).map(np.array([[1.0], [np.inf]])))["max"].tolist()
+    [1.0]
     """
 
     name = "minmax"
     float64 = True
 
+    def __init__(self, finite: bool = False):
+        self.finite = finite
+
     def map(self, X: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         X = np.asarray(X, dtype=np.float64)
         if X.shape[0] == 0:
             return np.full(X.shape[1], np.inf), np.full(X.shape[1], -np.inf)
-        nan = np.isnan(X)
-        if not nan.any():
+        skip = ~np.isfinite(X) if self.finite else np.isnan(X)
+        if not skip.any():
             return X.min(axis=0), X.max(axis=0)
-        return np.where(nan, np.inf, X).min(axis=0), np.where(nan, -np.inf, X).max(axis=0)
+        return np.where(skip, np.inf, X).min(axis=0), np.where(skip, -np.inf, X).max(axis=0)
 
     def merge(self, a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
         return np.minimum(a[0], b[0]), np.maximum(a[1], b[1])
