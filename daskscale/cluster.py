@@ -10,10 +10,16 @@ metrics page (``/daskscale``, see :mod:`daskscale.dashboard`).
 Security: the embedded scheduler, workers and dashboard bind 127.0.0.1 unless ``host`` /
 ``dashboard_address`` say otherwise; ``security=True`` (or a directory of certificates made
 by :mod:`daskscale.deploy.tls`) puts TLS with client certificates on every connection.
+Anyone who reaches a scheduler on plain tcp can run code on the cluster, so binding
+scheduler and workers to a non-loopback interface needs TLS or an explicit
+``insecure=True``, and so does a non-loopback dashboard (plain HTTP even with TLS):
+:func:`check_exposure`.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import os
 import socket
 import tempfile
@@ -25,7 +31,8 @@ from distributed import Client, LocalCluster
 
 from daskscale.errors import ClusterError
 
-__all__ = ["Connection", "connect", "machine_resources", "default_layout", "LEAN_MONITORING"]
+__all__ = ["Connection", "connect", "machine_resources", "default_layout", "LEAN_MONITORING", "check_exposure",
+           "hide_task_failure_logs"]
 
 
 def machine_resources() -> tuple[int, int]:
@@ -83,6 +90,104 @@ def _lean_settings() -> dict[str, str]:
     return out
 
 
+def _is_loopback(host: str) -> bool:
+    """True when ``host`` (an IP address or a name) only ever means this machine."""
+    h = host.strip().strip("[]")
+    if h == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(h, None)
+    except OSError:  # unresolvable (or empty: every interface): not provably loopback
+        return False
+    return bool(infos) and all(ipaddress.ip_address(str(i[4][0]).split("%")[0]).is_loopback for i in infos)
+
+
+def check_exposure(host: str, dashboard_address: str | None, *, tls: bool, insecure: bool,
+                   hints: tuple[str, str] = ("security='path/to/tls'", "insecure=True")) -> list[str]:
+    """Refuse an embedded cluster reachable from other machines without protection; say what is.
+
+    Scheduler and workers on a non-loopback ``host`` need ``tls`` (anyone reaching a plain tcp
+    scheduler can run code on it) unless ``insecure``; a non-loopback dashboard needs
+    ``insecure`` (it is plain HTTP, TLS or not). ``hints`` name the two ways out in the
+    caller's terms (the CLI's options or :func:`connect`'s arguments).
+
+    Returns
+    -------
+    list of str
+        One line per thing reachable from other machines (empty: loopback only).
+
+    Raises
+    ------
+    ClusterError
+        Naming the host and the two ways out.
+
+    Examples
+    --------
+    >>> check_exposure("127.0.0.1", "127.0.0.1:8787", tls=False, insecure=False)
+    []
+    >>> check_exposure("0.0.0.0", None, tls=True, insecure=False)
+    ['scheduler and workers on 0.0.0.0 over tls (encrypted; clients need a certificate)']
+    """
+    tls_way, insecure_way = hints
+    exposed = []
+    if not _is_loopback(host):
+        if not tls and not insecure:
+            raise ClusterError(
+                f"refusing to bind the scheduler and workers to {host!r} (reachable from other machines) over plain "
+                f"tcp: anyone who reaches it can run code on the cluster. Use TLS ({tls_way}) or, on a trusted "
+                f"network only, {insecure_way}")
+        exposed.append(f"scheduler and workers on {host} over "
+                       + ("tls (encrypted; clients need a certificate)" if tls
+                          else "plain tcp (UNENCRYPTED, NO AUTHENTICATION: anyone reaching it can run code)"))
+    if dashboard_address is not None:
+        dash_host = dashboard_address.rpartition(":")[0] or "127.0.0.1"
+        if not _is_loopback(dash_host):
+            if not insecure:
+                raise ClusterError(
+                    f"refusing to bind the dashboard to {dash_host!r} (reachable from other machines): it is plain "
+                    f"HTTP even with TLS. Keep it on 127.0.0.1 (and tunnel, e.g. ssh -L 8787:127.0.0.1:8787) or, "
+                    f"on a trusted network only, {insecure_way}")
+            exposed.append(f"dashboard on {dashboard_address} over plain http (UNENCRYPTED, NO AUTHENTICATION)")
+    return exposed
+
+
+class _HideTaskFailures(logging.Filter):
+    """Drops a worker's "Compute Failed" log record (a traceback block): the client gets the error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Compute Failed")
+
+
+class _HideTaskFailuresPlugin(distributed.WorkerPlugin):
+    """Adds :class:`_HideTaskFailures` to each worker's log, also to workers that join later."""
+
+    name = "daskscale-hide-task-failures"
+
+    def setup(self, worker: Any) -> None:
+        _hide_here()
+
+
+def _hide_here() -> None:
+    logger = logging.getLogger("distributed.worker")
+    if not any(isinstance(f, _HideTaskFailures) for f in logger.filters):
+        logger.addFilter(_HideTaskFailures())
+
+
+def hide_task_failure_logs(client: Client) -> None:
+    """Stop the workers of ``client``'s cluster logging each failed task's traceback.
+
+    The exception still reaches the client, which reports it; only distributed's
+    "Compute Failed" block, which a local cluster's worker processes print on this terminal,
+    is dropped. For a command line that prints one line per error.
+    """
+    client.register_plugin(_HideTaskFailuresPlugin())
+    _hide_here()  # in-process workers (processes=False) log here
+
+
 def _free_port(preferred: int) -> int:
     with socket.socket() as s:
         try:
@@ -107,6 +212,8 @@ class Connection:
         self._spill_dir = spill_dir
         #: :class:`daskscale.deploy.tls.TLSFiles` when this connection made or loaded certificates
         self.tls = tls
+        #: what of a cluster started here is reachable from other machines (see check_exposure)
+        self.exposed: list[str] = []
 
     @property
     def owns_cluster(self) -> bool:
@@ -167,6 +274,7 @@ def connect(
     hpc: str | None = None,
     quiet: bool = False,
     lean_monitoring: bool = True,
+    insecure: bool = False,
     **cluster_kwargs: Any,
 ) -> Connection:
     """Return a :class:`Connection` to a Dask cluster.
@@ -185,7 +293,10 @@ def connect(
         Where the embedded cluster's dashboard listens: 127.0.0.1, on port 8787 or a free
         one when 8787 is taken. ``None`` turns the dashboard off.
     host
-        Interface of the embedded scheduler and workers (loopback unless told otherwise).
+        Interface of the embedded scheduler and workers (loopback unless told otherwise). A
+        non-loopback ``host`` needs ``security`` or ``insecure=True``, and a non-loopback
+        dashboard needs ``insecure=True`` (:func:`check_exposure`); what is reachable from
+        other machines is then listed in ``Connection.exposed``.
     spill_dir
         Directory for workers' spilled data; a fresh temporary directory by default.
     security
@@ -203,6 +314,14 @@ def connect(
         Start the embedded cluster with :data:`LEAN_MONITORING` (profile sampled every 50 ms,
         event loops checked every 200 ms) where the Dask config still has distributed's
         defaults; ``False`` keeps distributed's defaults.
+    insecure
+        Allow the embedded cluster to listen beyond loopback without TLS (trusted networks only).
+
+    Raises
+    ------
+    ClusterError
+        If the cluster cannot be started or reached, a ``tls://`` address is given without
+        certificates, or a bind beyond loopback is not protected (see ``insecure``).
 
     Examples
     --------
@@ -223,6 +342,10 @@ def connect(
     )
     tls_files, security = _security(security, for_address=bool(address))
     if address:
+        if str(address).startswith("tls://") and (security is None
+                                                  or not security.get_tls_config_for_role("client").get("ca_file")):
+            raise ClusterError(f"{address} is a TLS scheduler: give the directory of the client certificates "
+                               "(daskscale cluster describe --tls DIR, daskscale.connect(..., security='DIR'))")
         try:
             client = Client(address, security=security, timeout="20s")
         except (OSError, TimeoutError) as exc:
@@ -232,6 +355,7 @@ def connect(
             ) from exc
         return _announce(Connection(client, tls=tls_files), quiet)
 
+    exposed = check_exposure(host, dashboard_address, tls=security is not None, insecure=insecure)
     n, threads, mem = default_layout(n_workers)
     spill = spill_dir or tempfile.mkdtemp(prefix="daskscale-spill-")
     dash = None
@@ -272,7 +396,9 @@ def connect(
         cluster.close()
         raise ClusterError(f"the local Dask cluster started but not all of its {n} workers registered within "
                            f"60 s: {exc}") from exc
-    return _announce(Connection(client, cluster, spill, tls=tls_files), quiet)
+    conn = Connection(client, cluster, spill, tls=tls_files)
+    conn.exposed = exposed
+    return _announce(conn, quiet)
 
 
 def _security(security: Any, *, for_address: bool) -> tuple[Any, Any]:

@@ -24,17 +24,23 @@ def cluster() -> None:
 @click.option("--tls", "tls_dir", default=None, metavar="DIR",
               help="TLS on every connection with the certificates in DIR (created there, with a new CA, "
                    "when DIR has none). Clients need DIR's ca.pem, client.pem and client-key.pem.")
+@click.option("--insecure", is_flag=True,
+              help="Allow --host/--dashboard beyond loopback without TLS (plain tcp/http: trusted networks only).")
 def start(workers: int | None, threads: int | None, memory_limit: str | None, host: str, port: int,
-          dashboard: str, tls_dir: str | None) -> None:
+          dashboard: str, tls_dir: str | None, insecure: bool) -> None:
     """Run a scheduler and workers in the foreground until Ctrl-C.
 
-    Everything binds 127.0.0.1 unless --host/--dashboard say otherwise. With --tls, only
-    clients holding a certificate signed by the cluster's CA are accepted.
+    Everything binds 127.0.0.1 unless --host/--dashboard say otherwise. A scheduler reachable
+    from other machines runs any code its clients send: --host beyond loopback needs --tls
+    (only clients holding a certificate signed by the cluster's CA are accepted) or
+    --insecure, and so does a dashboard beyond loopback (it is plain HTTP either way).
     """
     from pathlib import Path
 
-    from daskscale.cluster import connect
+    from daskscale.cluster import check_exposure, connect
 
+    # refused before anything is made or started
+    check_exposure(host, dashboard, tls=tls_dir is not None, insecure=insecure, hints=("--tls DIR", "--insecure"))
     security = None
     if tls_dir is not None:
         from daskscale.deploy import tls
@@ -44,7 +50,8 @@ def start(workers: int | None, threads: int | None, memory_limit: str | None, ho
             click.echo(f"made a CA and certificates in {tls_dir}")
         security = tls_dir
     conn = connect(n_workers=workers, threads_per_worker=threads, memory_limit=memory_limit, host=host,
-                   dashboard_address=dashboard, scheduler_port=port, security=security, quiet=True)
+                   dashboard_address=dashboard, scheduler_port=port, security=security, quiet=True,
+                   insecure=insecure)
     d = conn.describe()
     sec = f", security={str(tls_dir)!r}" if tls_dir else ""
     page = f"{d['dashboard'].rsplit('/status', 1)[0]}/daskscale" if d["dashboard"] else None
@@ -52,6 +59,9 @@ def start(workers: int | None, threads: int | None, memory_limit: str | None, ho
                f"workers    {d['n_workers']} ({d['threads']} threads)\n"
                f"connect with: daskscale.connect({d['scheduler']!r}{sec})"
                + ("" if tls_dir else f"  or  export DASK_SCHEDULER_ADDRESS={d['scheduler']}"), )
+    click.echo("exposed    " + ("; ".join(conn.exposed) if conn.exposed else "nothing: loopback only (this machine)"))
+    if any("UNENCRYPTED" in line for line in conn.exposed):
+        click.echo("daskscale: warning: --insecure: " + "; ".join(conn.exposed), err=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

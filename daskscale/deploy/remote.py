@@ -38,7 +38,8 @@ def _fs(url: str, storage_options: dict[str, Any] | None) -> tuple[Any, str]:
 
 
 def open_url(url: str, *, storage_options: dict[str, Any] | None = None) -> xr.Dataset:
-    """Open a daskscale store at an fsspec URL lazily, like :func:`daskscale.open_dataset`.
+    """Open a daskscale store at an fsspec URL lazily, like :func:`daskscale.open_dataset`
+    (a damaged chunk raises :class:`~daskscale.storage.store.CorruptChunkError` when read).
 
     Examples
     --------
@@ -48,7 +49,10 @@ def open_url(url: str, *, storage_options: dict[str, Any] | None = None) -> xr.D
     >>> open_url("file://" + p).X.shape
     (6, 2)
     """
+    import zarr
+
     from daskscale.storage import layout
+    from daskscale.storage.store import guard_chunks
 
     fs, root = _fs(url, storage_options)
     mapper = fs.get_mapper(root)
@@ -59,6 +63,7 @@ def open_url(url: str, *, storage_options: dict[str, Any] | None = None) -> xr.D
     attrs = ds.attrs.get(layout.ATTR)
     if not isinstance(attrs, dict) or "X" not in ds:
         raise StoreError(f"{url} is a Zarr group but not a daskscale store (no '{layout.ATTR}' attributes or X)")
+    ds = guard_chunks(ds, zarr.open_group(mapper, mode="r"), url, fs=fs, root=root)
     n = attrs.get("n_rows_committed")
     if n is not None and ds.sizes[layout.SAMPLE] > n:
         ds = ds.isel({layout.SAMPLE: slice(0, int(n))})

@@ -48,6 +48,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from daskscale.storage.convert import Data, aligned
+from daskscale.storage.store import read_chunks
 
 __all__ = ["ArrayReader", "ZarrReader", "DaskReader", "make_reader", "iter_blocks", "iter_units", "epoch_units",
            "mini_batches", "split_blocks", "blocks_on_heap"]
@@ -129,12 +130,16 @@ class ZarrReader(_Reader):
     def read(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
         X, y, fx, fy = self._open()
         a, b = self.rows(i)
-        xb = fx.read(a, b) if fx is not None else None
-        xb = X[a:b] if xb is None else xb
-        if y is None:
-            return xb, None
-        yb = fy.read(a, b) if fy is not None else None
-        return xb, (y[a:b] if yb is None else yb)
+        return self._rows(X, fx, "X", a, b), (None if y is None else self._rows(y, fy, "y", a, b))
+
+    def _rows(self, arr: Any, fast: "_ChunkFile | None", name: str, a: int, b: int) -> np.ndarray:
+        """Rows ``a:b`` of one array, from its chunk file if possible, else by zarr; a damaged
+        chunk raises :class:`~daskscale.storage.store.CorruptChunkError` naming it either way."""
+        try:
+            out = fast.read(a, b) if fast is not None else None
+        except (RuntimeError, ValueError, OSError):  # bad bytes: zarr reads again and names the chunk
+            out = None
+        return read_chunks(arr, slice(a, b), store=self.path, name=name) if out is None else out
 
 
 # Opened stores of this process, by path and metadata file times: a worker that runs one short
@@ -219,7 +224,10 @@ class _ChunkFile:
         if self.blosc:
             from numcodecs import blosc
 
-            if size < 16 or int.from_bytes(raw[4:8], "little") != out.nbytes:  # header: uncompressed size
+            # header: uncompressed size, and compressed size = the file's (Blosc itself would read past a
+            # truncated frame); on a mismatch zarr's path reads it and names the damaged chunk
+            if (size < 16 or int.from_bytes(raw[4:8], "little") != out.nbytes
+                    or int.from_bytes(raw[12:16], "little") != size):
                 return None
             blosc.decompress(raw, out)  # releases the GIL: overlaps training
         elif size == out.nbytes:
