@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from daskscale.learn.blocks import iter_blocks, make_reader
+from daskscale.learn.predict import require_n_features
 from daskscale.learn.prep import block_score, kind_of
 from daskscale.storage.convert import as_data
 
@@ -31,6 +32,7 @@ def evaluate(model: Any, X: Any, y: Any = None, *, max_in_flight: int = 2) -> di
     """
     kind = kind_of(model)
     data = as_data(X, y, require_y=kind in ("classifier", "regressor"))
+    require_n_features(model, data)
     reader = make_reader(data, X, y)
     total, rows = 0.0, 0
     for _, (Xb, yb) in iter_blocks(reader, range(reader.n_blocks), max_in_flight=max_in_flight):
@@ -61,6 +63,7 @@ def predict_to_store(model: Any, X: Any, out: str | os.PathLike, *, overwrite: b
     from daskscale.storage.atomic import atomic_dir
 
     data = as_data(X)
+    require_n_features(model, data)
     Xd = data.X
 
     def call(method: str, block: np.ndarray) -> np.ndarray:

@@ -134,10 +134,16 @@ def apply_method(est: Any, X: Any, method: str, fn: Any, *, fitted: str) -> Any:
     if in_memory(X):
         return fn(validate_data(est, X, reset=False, accept_sparse=False, dtype=("float64", "float32")))
     data = X if isinstance(X, Data) else as_data(X)
-    if data.n_features != est.n_features_in_:
-        raise SchemaError(f"{data.source or 'X'} has {data.n_features} features, but {type(est).__name__} "
-                          f"was fitted with {est.n_features_in_}: give data with the same features")
+    require_n_features(est, data)
     return predict_blockwise(est, data, method=method)
+
+
+def require_n_features(model: Any, data: Data) -> None:
+    """Raise a :class:`SchemaError` naming the data when its width is not the model's."""
+    expected = getattr(model, "n_features_in_", None)
+    if expected is not None and data.n_features != expected:
+        raise SchemaError(f"{data.source or 'X'} has {data.n_features} features, but {type(model).__name__} "
+                          f"was fitted with {expected}: give data with the same features")
 
 
 def score_method(est: Any, X: Any, y: Any = None, *, fitted: str) -> float:
