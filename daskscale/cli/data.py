@@ -56,7 +56,8 @@ def info(store: str, as_json: bool, check: bool) -> None:
     from daskscale.storage import info as store_info
 
     if check:
-        from daskscale.storage.store import check_store, open_dataset
+        from daskscale.storage.chunks import check_store
+        from daskscale.storage.store import open_dataset
 
         problems = check_store(store)
         for problem in problems:

@@ -39,7 +39,7 @@ def _fs(url: str, storage_options: dict[str, Any] | None) -> tuple[Any, str]:
 
 def open_url(url: str, *, storage_options: dict[str, Any] | None = None) -> xr.Dataset:
     """Open a daskscale store at an fsspec URL lazily, like :func:`daskscale.open_dataset`
-    (a damaged chunk raises :class:`~daskscale.storage.store.CorruptChunkError` when read).
+    (a damaged chunk raises :class:`~daskscale.storage.chunks.CorruptChunkError` when read).
 
     Examples
     --------
@@ -52,7 +52,7 @@ def open_url(url: str, *, storage_options: dict[str, Any] | None = None) -> xr.D
     import zarr
 
     from daskscale.storage import layout
-    from daskscale.storage.store import guard_chunks
+    from daskscale.storage.chunks import guard_chunks
 
     fs, root = _fs(url, storage_options)
     mapper = fs.get_mapper(root)

@@ -48,7 +48,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from daskscale.storage.convert import Data, aligned
-from daskscale.storage.store import read_chunks
+from daskscale.storage.chunks import read_chunks
 
 __all__ = ["ArrayReader", "ZarrReader", "DaskReader", "make_reader", "iter_blocks", "iter_units", "epoch_units",
            "mini_batches", "split_blocks", "blocks_on_heap"]
@@ -134,7 +134,7 @@ class ZarrReader(_Reader):
 
     def _rows(self, arr: Any, fast: "_ChunkFile | None", name: str, a: int, b: int) -> np.ndarray:
         """Rows ``a:b`` of one array, from its chunk file if possible, else by zarr; a damaged
-        chunk raises :class:`~daskscale.storage.store.CorruptChunkError` naming it either way."""
+        chunk raises :class:`~daskscale.storage.chunks.CorruptChunkError` naming it either way."""
         try:
             out = fast.read(a, b) if fast is not None else None
         except (RuntimeError, ValueError, OSError):  # bad bytes: zarr reads again and names the chunk

@@ -21,7 +21,7 @@ from numcodecs import Blosc
 
 import daskscale
 from daskscale.errors import DaskscaleError, StoreError
-from daskscale.storage.store import ChunkProblem, CorruptChunkError, check_store
+from daskscale.storage.chunks import ChunkProblem, CorruptChunkError, check_store
 
 ROWS, COLS, CHUNK = 1_000, 4, 300  # chunks: rows 0:300, 300:600, 600:900, 900:1000
 
@@ -182,7 +182,7 @@ def test_check_store_lists_every_bad_chunk(damaged):
 def test_check_store_without_a_cluster(damaged):
     """No distributed client in the process: the chunks are decoded on local threads."""
     path = damaged("truncated", "y", 2, more=(("X", 1),))
-    code = ("from daskscale.storage.store import check_store\n"
+    code = ("from daskscale.storage.chunks import check_store\n"
             f"print(';'.join(f'{{p.array}}{{p.chunk}}{{p.rows}}' for p in check_store({path!r})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
