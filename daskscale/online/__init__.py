@@ -4,6 +4,7 @@ from daskscale.online.drift import ADWIN, DDM, DriftDetector, PageHinkley, make_
 from daskscale.online.evaluate import Features, PrequentialResult, prequential
 from daskscale.online.events import EventBatcher, EventSource, EventStream, MicroBatch
 from daskscale.online.learner import OnlineLearner
+from daskscale.online.linear import OnlineLogisticRegression
 from daskscale.online.metrics import PrequentialMetrics
 from daskscale.online.preprocess import OnlineOneHot, OnlineStandardScaler
 from daskscale.online.river_model import RiverClassifier
@@ -12,4 +13,4 @@ from daskscale.online.sources import Batch, DirectorySource, IteratorSource, Rep
 __all__ = ["OnlineLearner", "Batch", "StoreSource", "DirectorySource", "IteratorSource", "ReplaySource",
            "as_source", "DriftDetector", "DDM", "PageHinkley", "ADWIN", "make_detector",
            "EventBatcher", "EventSource", "EventStream", "MicroBatch", "OnlineStandardScaler", "OnlineOneHot",
-           "Features", "prequential", "PrequentialResult", "PrequentialMetrics", "RiverClassifier"]
+           "Features", "prequential", "OnlineLogisticRegression", "PrequentialResult", "PrequentialMetrics", "RiverClassifier"]

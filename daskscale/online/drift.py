@@ -40,6 +40,8 @@ class DriftDetector:
 
     name = "detector"
     has_warning = False
+    #: ``update`` accepts ``errors=`` (one bit per row, in row order)
+    takes_errors = False
 
     def update(self, n_errors: float, n: int) -> str | None:
         raise NotImplementedError
@@ -153,6 +155,7 @@ class DDM(_RiverDetector):
 
     name = "ddm"
     has_warning = True
+    takes_errors = True
 
     def __init__(self, min_rows: int = 1000, warning_level: float = 2.0, drift_level: float = 3.0):
         self.min_rows = min_rows

@@ -24,7 +24,7 @@ from daskscale.online.linear import linear_predict
 from daskscale.online.metrics import PrequentialMetrics
 from daskscale.online.preprocess import OnlineOneHot, OnlineStandardScaler
 
-__all__ = ["Features", "prequential", "PrequentialResult"]
+__all__ = ["Features", "prequential", "PrequentialResult", "make_features"]
 
 
 @dataclass
@@ -58,6 +58,39 @@ class Features:
         for oh, s in zip(self.onehot, state["onehot"]):
             oh.set_state(s)
         return self
+
+    def spec(self) -> dict[str, Any]:
+        """The steps' parameters as JSON (no state): :func:`make_features` rebuilds them."""
+        return {"scaler": None if self.scaler is None else self.scaler.get_params(),
+                "onehot": [oh.get_params() for oh in self.onehot]}
+
+
+def make_features(spec: Any) -> Features | None:
+    """Fresh, unfitted preprocessing steps from ``preprocess=`` of a learner.
+
+    ``None`` (no preprocessing), ``"standard"`` (:class:`OnlineStandardScaler` on every
+    column), a :class:`Features` (its steps' parameters; the object given is not touched), or
+    the dict of :meth:`Features.spec` (from a checkpoint).
+
+    Examples
+    --------
+    >>> make_features("standard").spec()
+    {'scaler': {'with_mean': True, 'with_std': True}, 'onehot': []}
+    >>> make_features(None) is None
+    True
+    """
+    from daskscale.errors import SchemaError
+
+    if spec is None:
+        return None
+    if isinstance(spec, str) and spec == "standard":
+        return Features()
+    if isinstance(spec, Features):
+        spec = spec.spec()
+    if isinstance(spec, dict) and set(spec) == {"scaler", "onehot"}:
+        return Features(scaler=None if spec["scaler"] is None else OnlineStandardScaler(**spec["scaler"]),
+                        onehot=[OnlineOneHot(**p) for p in spec["onehot"]])
+    raise SchemaError(f"preprocess must be None, 'standard' or a daskscale.online.Features, not {spec!r}")
 
 
 @dataclass

@@ -51,7 +51,12 @@ import numpy as np
 from daskscale.errors import SchemaError
 from daskscale.online.sources import Batch, _Source
 
-__all__ = ["MicroBatch", "EventBatcher", "EventSource", "EventStream"]
+__all__ = ["MicroBatch", "EventBatcher", "EventSource", "EventStream", "DEFAULT_MAX_BATCH", "is_event"]
+
+#: rows at most in a micro-batch of one-row events: the model predicts at most this many rows
+#: behind the stream (weather_rain: River's accuracy -0.2 points at 8, -0.5 at 32), and the
+#: per-batch cost is shared by this many rows (see the curve in ``daskscale.online.learner``)
+DEFAULT_MAX_BATCH = 16
 
 _KAFKA_KEYS = frozenset({"key", "value", "timestamp", "headers", "topic", "partition", "offset"})
 
@@ -68,6 +73,13 @@ class MicroBatch(Batch):
     newest: float = 0.0
     lag_rows: int = 0
     categories: Any = None
+
+
+def is_event(item: Any) -> bool:
+    """True for a dict event or a Kafka-style record (what :class:`EventSource` reads, not a source's batch)."""
+    if isinstance(item, dict):
+        return True
+    return not isinstance(item, (tuple, list, np.ndarray, Batch)) and hasattr(item, "value")
 
 
 def _decode(value: Any) -> Any:
@@ -105,7 +117,7 @@ class EventBatcher:
     """
 
     def __init__(self, features: Sequence[str] | None = None, *, target: str | int | None = "y",
-                 categorical: Sequence[str] = (), max_batch: int = 256, max_latency: float = 0.05):
+                 categorical: Sequence[str] = (), max_batch: int = DEFAULT_MAX_BATCH, max_latency: float = 0.05):
         if int(max_batch) < 1 or not max_latency >= 0:
             raise SchemaError(f"max_batch must be >= 1 and max_latency >= 0, got {max_batch} and {max_latency}")
         self.features = None if features is None else list(features)
@@ -299,7 +311,7 @@ class EventSource(_Source):
     """
 
     def __init__(self, factory: Callable[[], Iterable[Any]] | Iterable[Any], *, features: Sequence[str] | None = None,
-                 target: str | int | None = "y", categorical: Sequence[str] = (), max_batch: int = 256,
+                 target: str | int | None = "y", categorical: Sequence[str] = (), max_batch: int = DEFAULT_MAX_BATCH,
                  max_latency: float = 0.05, classes: list[Any] | None = None, start: int = 0):
         self.factory = factory
         self.batcher = EventBatcher(features, target=target, categorical=categorical, max_batch=max_batch,
@@ -345,7 +357,7 @@ class EventStream:
     """
 
     def __init__(self, handler: Callable[[MicroBatch], Any], *, features: Sequence[str] | None = None,
-                 target: str | int | None = "y", categorical: Sequence[str] = (), max_batch: int = 256,
+                 target: str | int | None = "y", categorical: Sequence[str] = (), max_batch: int = DEFAULT_MAX_BATCH,
                  max_latency: float = 0.05):
         self.handler = handler
         self.batcher = EventBatcher(features, target=target, categorical=categorical, max_batch=max_batch,

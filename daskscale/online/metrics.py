@@ -17,7 +17,23 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PrequentialMetrics"]
+__all__ = ["PrequentialMetrics", "weighted_percentile"]
+
+
+def weighted_percentile(values: Any, weights: Any, q: float) -> float:
+    """The ``q``-th percentile (0-100) of ``values`` each counted ``weights`` times (NaN if empty).
+
+    Examples
+    --------
+    >>> weighted_percentile([0.5, 0.1], [1, 99], 95), weighted_percentile([0.5, 0.1], [1, 99], 100)
+    (0.1, 0.5)
+    """
+    v, w = np.asarray(values, dtype=np.float64), np.asarray(weights, dtype=np.float64)
+    if v.size == 0:
+        return float("nan")
+    order = np.argsort(v, kind="stable")
+    cum = np.cumsum(w[order])
+    return float(v[order][min(np.searchsorted(cum, q / 100 * cum[-1]), v.size - 1)])
 
 
 class PrequentialMetrics:
@@ -66,12 +82,7 @@ class PrequentialMetrics:
 
     def latency_percentile(self, q: float) -> float:
         """The ``q``-th percentile (0-100) of row latency, in seconds (NaN before any batch)."""
-        if not self._latency:
-            return float("nan")
-        lat, w = np.asarray(self._latency), np.asarray(self._weight, dtype=np.float64)
-        order = np.argsort(lat)
-        cum = np.cumsum(w[order])
-        return float(lat[order][np.searchsorted(cum, q / 100 * cum[-1])])
+        return weighted_percentile(self._latency, self._weight, q)
 
     def report(self) -> dict[str, Any]:
         """Rows, batches, accuracy, rows/s (first arrival to last learned), latency p50/p95, max lag."""

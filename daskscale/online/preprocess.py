@@ -11,8 +11,13 @@ both in that order; the model then trains on the batch transformed with the upda
 statistics, as River's ``StandardScaler | LogisticRegression`` pipeline does in
 ``learn_one``).
 
-- :class:`OnlineStandardScaler`: ``(x - mean) / std`` from the streaming moments of
-  :class:`daskscale.reduce.Moments` (Chan's merge: exact, mergeable, NaN-aware). A column
+- :class:`RunningMoments`: count, mean and sum of squared deviations (``M2``) per column,
+  float64, updated by Chan et al.'s pairwise formula (1979) with one NumPy pass per batch
+  (Welford's update for a single row). The state is ``daskscale.reduce.Moments``'s
+  ``(n, mean, M2)`` form, so ``Moments().finalize`` reads it; no Reducer machinery runs per
+  batch (map + merge + finalize cost about 1 ms a micro-batch, as much as the model).
+  The rows must be finite (the learner checks them before).
+- :class:`OnlineStandardScaler`: ``(x - mean) / std`` from the running moments. A column
   with no spread yet (fewer than 2 rows, or constant) is only centred.
 - :class:`OnlineOneHot`: one categorical field to a FIXED number of columns, so a linear
   model's ``coef_`` never changes shape. The first ``max_categories`` distinct values get a
@@ -31,11 +36,64 @@ from typing import Any
 import numpy as np
 
 from daskscale.errors import SchemaError
-from daskscale.reduce import Moments
 
-__all__ = ["OnlineStandardScaler", "OnlineOneHot"]
+__all__ = ["RunningMoments", "OnlineStandardScaler", "OnlineOneHot"]
 
-_MOMENTS = Moments(ddof=0)
+
+class RunningMoments:
+    """Per-column count, mean and ``M2`` of every row seen, updated in place batch by batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = RunningMoments()
+    >>> m.update(np.array([[1.0, 10.0]])).update(np.array([[2.0, 10.0], [3.0, 10.0]]))
+    RunningMoments(n=3)
+    >>> m.mean.tolist(), (m.m2 / m.n).tolist()
+    ([2.0, 10.0], [0.6666666666666666, 0.0])
+    """
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.mean: np.ndarray | None = None
+        self.m2: np.ndarray | None = None
+
+    def update(self, X: np.ndarray) -> "RunningMoments":
+        """Add the rows of ``X`` (2-D, finite)."""
+        k = X.shape[0]
+        if self.mean is None:
+            self.mean = np.zeros(X.shape[1])
+            self.m2 = np.zeros(X.shape[1])
+        n = self.n + k
+        if k == 1:  # Welford: the common case of one-row events learned as they come
+            d = X[0] - self.mean
+            self.mean += d / n
+            self.m2 += d * (X[0] - self.mean)
+        else:
+            bmean = X.mean(axis=0)
+            c = X - bmean
+            d = bmean - self.mean
+            self.mean += d * (k / n)
+            self.m2 += np.einsum("ij,ij->j", c, c) + d * d * (self.n * k / n)
+        self.n = n
+        return self
+
+    def state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(count per column, mean, M2)``: the form ``daskscale.reduce.Moments().finalize`` reads."""
+        return np.full(len(self.mean), self.n, dtype=np.int64), self.mean.copy(), self.m2.copy()
+
+    def set_state(self, state: Any) -> "RunningMoments":
+        """Restore :meth:`state` (or ``None``: no rows)."""
+        if state is None:
+            self.__init__()
+            return self
+        n, mean, m2 = state
+        self.n = int(np.max(n)) if np.size(n) else 0
+        self.mean, self.m2 = np.array(mean, dtype=np.float64), np.array(m2, dtype=np.float64)
+        return self
+
+    def __repr__(self) -> str:
+        return f"RunningMoments(n={self.n})"
 
 
 class OnlineStandardScaler:
@@ -61,35 +119,40 @@ class OnlineStandardScaler:
     def __init__(self, with_mean: bool = True, with_std: bool = True):
         self.with_mean = with_mean
         self.with_std = with_std
-        self.state_: tuple | None = None
-        self.n_samples_seen_ = 0
+        self.moments_ = RunningMoments()
         self._cache: tuple[np.ndarray, np.ndarray] | None = None
 
+    @property
+    def n_samples_seen_(self) -> int:
+        return self.moments_.n
+
     def partial_fit(self, X: Any, y: Any = None) -> "OnlineStandardScaler":
-        """Add the rows of ``X`` to the moments."""
-        X = np.asarray(X)
+        """Add the rows of ``X`` (2-D, finite) to the moments."""
+        X = np.asarray(X, dtype=np.float64)
+        m = self.moments_
         if X.ndim != 2:
             raise SchemaError(f"OnlineStandardScaler takes a 2-D batch, got shape {X.shape}")
-        if self.state_ is not None and X.shape[1] != len(self.state_[0]):
-            raise SchemaError(f"the batch has {X.shape[1]} columns, the scaler was fitted on {len(self.state_[0])}")
-        block = _MOMENTS.map(X)
-        self.state_ = block if self.state_ is None else _MOMENTS.merge(self.state_, block)
-        self.n_samples_seen_ += int(X.shape[0])
+        if m.mean is not None and X.shape[1] != len(m.mean):
+            raise SchemaError(f"the batch has {X.shape[1]} columns, the scaler was fitted on {len(m.mean)}")
+        m.update(X)
         self._cache = None
         return self
 
     def _centre_scale(self) -> tuple[np.ndarray, np.ndarray]:
         if self._cache is None:
-            f = _MOMENTS.finalize(self.state_)
-            mean = np.where(f["count"] > 0, f["mean"], 0.0) if self.with_mean else np.zeros(len(f["mean"]))
-            std = np.nan_to_num(f["std"], nan=0.0)
-            scale = np.where(std > 0, std, 1.0) if self.with_std else np.ones(len(std))
-            self._cache = (mean, 1.0 / scale)
+            m = self.moments_
+            mean = m.mean if self.with_mean else np.zeros(len(m.mean))
+            inv = np.ones(len(m.mean))
+            if self.with_std:
+                std = np.sqrt(m.m2 / m.n)
+                # no spread (or below the float64 resolution of the mean): only centred, as scikit-learn
+                np.divide(1.0, std, out=inv, where=std > 10 * np.finfo(np.float64).eps * np.abs(m.mean))
+            self._cache = (mean, inv)
         return self._cache
 
     @property
     def mean_(self) -> np.ndarray:
-        return self._centre_scale()[0]
+        return self._centre_scale()[0].copy()
 
     @property
     def scale_(self) -> np.ndarray:
@@ -97,11 +160,12 @@ class OnlineStandardScaler:
 
     def transform(self, X: Any) -> np.ndarray:
         """``(X - mean_) / scale_`` with the rows learned so far (``X`` as float64 if nothing is)."""
-        X = np.asarray(X, dtype=np.float64)
-        if self.state_ is None:
-            return X
+        if self.moments_.n == 0:
+            return np.asarray(X, dtype=np.float64)
         mean, inv = self._centre_scale()
-        return (X - mean) * inv
+        out = np.subtract(X, mean, dtype=np.float64)
+        out *= inv
+        return out
 
     def partial_fit_transform(self, X: Any) -> np.ndarray:
         """Transform ``X`` with the statistics before it, then learn it (the prequential order)."""
@@ -111,13 +175,11 @@ class OnlineStandardScaler:
 
     def get_state(self) -> dict[str, Any]:
         """Arrays and numbers only (a checkpoint's content)."""
-        return {"moments": None if self.state_ is None else [np.asarray(a) for a in self.state_],
-                "n_samples_seen": self.n_samples_seen_}
+        m = self.moments_
+        return {"moments": None if m.mean is None else list(m.state())}
 
     def set_state(self, state: dict[str, Any]) -> "OnlineStandardScaler":
-        m = state["moments"]
-        self.state_ = None if m is None else tuple(np.asarray(a) for a in m)
-        self.n_samples_seen_ = int(state["n_samples_seen"])
+        self.moments_.set_state(state["moments"])
         self._cache = None
         return self
 

@@ -23,6 +23,7 @@ gives exactly-once learning.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
@@ -309,7 +310,13 @@ class IteratorSource(_Source):
 
 
 def as_source(source: Any, **kwargs: Any) -> _Source:
-    """A source from a store path, a folder path, a source, or an iterable."""
+    """A source from a store path, a folder path, a source, or an iterable.
+
+    An iterable (or a factory of iterables) whose first item is an event (a dict or a
+    Kafka-style record) is read by
+    :class:`~daskscale.online.events.EventSource`; other iterables (of ``(X, y)`` batches) by
+    :class:`IteratorSource`.
+    """
     if isinstance(source, _Source):
         return source
     if isinstance(source, (str, os.PathLike)):
@@ -321,4 +328,25 @@ def as_source(source: Any, **kwargs: Any) -> _Source:
         if p.is_dir():
             return DirectorySource(p, **kwargs)
         raise SchemaError(f"{p} is neither a daskscale store nor a folder of arriving files")
+    from daskscale.online.events import EventSource, is_event
+
+    if isinstance(source, (list, tuple)):
+        if source and is_event(source[0]):
+            return EventSource(source, **kwargs)
+    elif callable(source):
+        # a factory gives the same items each time (it is how a source resumes): look at one
+        if is_event(next(iter(source()), None)):
+            return EventSource(source, **kwargs)
+    elif not hasattr(source, "__len__"):
+        # an iterator: look at its first item, and hand it on with the rest
+        it = iter(source)
+        first = next(it, _END)
+        if first is _END:
+            return IteratorSource(iter(()), **kwargs)
+        source = itertools.chain([first], it)
+        if is_event(first):
+            return EventSource(source, **kwargs)
     return IteratorSource(source, **kwargs)
+
+
+_END = object()

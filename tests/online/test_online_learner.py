@@ -36,7 +36,7 @@ def manual_prequential(est, batches, classes=(0, 1), delay=0):
 
 
 def test_prequential_matches_hand_written_loop(batches):
-    ol = OnlineLearner(SGD, publish=False).run(batches)
+    ol = OnlineLearner(SGD, preprocess=None, publish=False).run(batches)
     est, acc, scored = manual_prequential(SGD, batches)
     assert ol.n_batches_ == len(batches) and ol.n_rows_ == 12_000
     assert ol.n_scored_ == scored == 11_500  # the first batch is trained, never scored
@@ -58,7 +58,7 @@ def test_multiclass_prequential_matches_hand_written_loop(labels, dtype):
     W = rng.normal(size=(4, 3))
     bs = [(X.astype(dtype), np.asarray(labels)[(X @ W).argmax(1)]) for X in rng.normal(size=(15, 200, 4))]
     for est in (SGDClassifier(random_state=0), Perceptron(random_state=0)):
-        ol = OnlineLearner(est, classes=labels, publish=False).run(bs)
+        ol = OnlineLearner(est, preprocess=None, classes=labels, publish=False).run(bs)
         ref, acc, scored = manual_prequential(est, bs, classes=labels)
         assert ol.n_scored_ == scored and ol.n_skipped_ == 0
         assert ol.cumulative_accuracy == pytest.approx(acc, abs=1e-12) and 0.5 < acc < 1
@@ -71,14 +71,14 @@ def test_multiclass_prequential_matches_hand_written_loop(labels, dtype):
 ])
 def test_label_outside_the_known_classes_is_skipped(classes, y, unseen):
     X = np.zeros((3, 2))
-    ol = OnlineLearner(SGD, classes=classes, publish=False)
+    ol = OnlineLearner(SGD, preprocess=None, classes=classes, publish=False)
     assert ol.learn_batch(X, np.array(classes)) is not None
     assert ol.learn_batch(X, np.array(y)) is None
     assert ol.n_skipped_ == 1 and f"labels {unseen}" in ol.skipped_[0]["reason"]
 
 
 def test_streaming_feature_statistics_match_numpy(batches):
-    ol = OnlineLearner(SGD, publish=False).run(batches)
+    ol = OnlineLearner(SGD, preprocess=None, publish=False).run(batches)
     X = np.concatenate([b[0] for b in batches]).astype(np.float64)
     st = ol.feature_statistics()
     np.testing.assert_allclose(st["mean"], X.mean(0), rtol=1e-9)
@@ -86,7 +86,7 @@ def test_streaming_feature_statistics_match_numpy(batches):
 
 
 def test_delayed_labels_score_old_predictions(batches):
-    ol = OnlineLearner(SGD, label_delay=2, publish=False).run(batches)
+    ol = OnlineLearner(SGD, preprocess=None, label_delay=2, publish=False).run(batches)
     est, acc, scored = manual_prequential(SGD, batches, delay=2)
     assert ol.n_batches_ == len(batches) - 2 and len(ol.pending_) == 2
     # 2 batches wait for labels; batches 0-2 were predicted before any model existed
@@ -111,13 +111,13 @@ def test_regressor_reports_mse():
     ((np.zeros((3, 5)), None), "no labels"),
 ])
 def test_bad_batch_is_skipped_counted_and_model_untouched(batches, bad, reason):
-    ol = OnlineLearner(SGD, publish=False).run(batches[:3])
+    ol = OnlineLearner(SGD, preprocess=None, publish=False).run(batches[:3])
     coef = ol.estimator_.coef_.copy()
     assert ol.learn_batch(*bad, position="p-bad") is None
     assert ol.n_skipped_ == 1 and reason in ol.skipped_[0]["reason"] and ol.skipped_[0]["position"] == "p-bad"
     np.testing.assert_array_equal(ol.estimator_.coef_, coef)
     assert ol.n_batches_ == 3
-    strict = OnlineLearner(SGD, on_bad_batch="raise", publish=False).run(batches[:3])
+    strict = OnlineLearner(SGD, preprocess=None, on_bad_batch="raise", publish=False).run(batches[:3])
     with pytest.raises(SchemaError, match=reason):
         strict.learn_batch(*bad)
 
@@ -130,9 +130,9 @@ def test_estimator_without_partial_fit_is_refused():
     with pytest.raises(InputTypeError, match="partial_fit"):
         OnlineLearner(LogisticRegression()).learn_batch(X, y)
     with pytest.raises(SchemaError, match="reaction"):
-        OnlineLearner(SGD, reaction="panic").run([(X, y)])
+        OnlineLearner(SGD, preprocess=None, reaction="panic").run([(X, y)])
     with pytest.raises(SchemaError, match="on_bad_batch"):
-        OnlineLearner(SGD, on_bad_batch="ignore").partial_fit(X, y)
+        OnlineLearner(SGD, preprocess=None, on_bad_batch="ignore").partial_fit(X, y)
 
 
 def test_sklearn_conventions_hold(batches):
@@ -142,7 +142,7 @@ def test_sklearn_conventions_hold(batches):
     from sklearn.utils.estimator_checks import (check_get_params_invariance, check_no_attributes_set_in_init,
                                                 check_parameters_default_constructible, check_set_params)
 
-    ol = OnlineLearner(SGD, window=7, publish=False)
+    ol = OnlineLearner(SGD, preprocess=None, window=7, publish=False)
     for check in (check_get_params_invariance, check_set_params, check_no_attributes_set_in_init,
                   check_parameters_default_constructible):
         check("OnlineLearner", ol)
@@ -160,9 +160,9 @@ def test_sklearn_conventions_hold(batches):
     assert ol.run_id is None and ol.run_id_.startswith("stream-")
     assert ol.predict(batches[0][0]).shape == (len(batches[0][0]),)
     # a learned attribute read before the first batch (as the CLI does) makes the state then
-    fresh = OnlineLearner(SGD, publish=False)
+    fresh = OnlineLearner(SGD, preprocess=None, publish=False)
     assert fresh.events_ == [] and fresh.n_rows_ == 0
-    assert OnlineLearner(SGD, run_id="mine", publish=False).run(batches).run_id_ == "mine"
+    assert OnlineLearner(SGD, preprocess=None, run_id="mine", publish=False).run(batches).run_id_ == "mine"
 
 
 class DriftAt(DriftDetector):
@@ -192,7 +192,7 @@ def _fit_fresh(batches):
 @pytest.mark.parametrize("reaction", ["reset", "retrain", None])
 def test_drift_reactions_do_what_they_document(batches, reaction):
     # scored batches start at batch 1, so the 10th update is batch 10
-    ol = OnlineLearner(SGD, drift_detector=DriftAt(10), reaction=reaction, recent=3, publish=False).run(batches)
+    ol = OnlineLearner(SGD, preprocess=None, drift_detector=DriftAt(10), reaction=reaction, recent=3, publish=False).run(batches)
     assert [e["batch"] for e in ol.events_] == [10] and ol.history_[10]["drift"]
     first = {"reset": 10, "retrain": 8, None: 0}[reaction]
     np.testing.assert_array_equal(ol.estimator_.coef_, _fit_fresh(batches[first:]).coef_)
@@ -200,15 +200,15 @@ def test_drift_reactions_do_what_they_document(batches, reaction):
 
 def test_background_model_replaces_the_model_on_drift(batches):
     # no warnings: the background model restarts every `window` batches (here at batch 8)
-    ol = OnlineLearner(SGD, drift_detector=DriftAt(11), reaction="background", window=4, publish=False).run(batches)
+    ol = OnlineLearner(SGD, preprocess=None, drift_detector=DriftAt(11), reaction="background", window=4, publish=False).run(batches)
     np.testing.assert_array_equal(ol.estimator_.coef_, _fit_fresh(batches[8:]).coef_)
 
 
 def test_ddm_detects_label_flip_and_multinomial_nb_works():
     bs = [(X, y if i < 30 else 1 - y) for i, (X, y) in enumerate(stream_batches(20_000, 6, batch_rows=500, seed=3))]
-    ol = OnlineLearner(SGD, drift_detector=DDM(), reaction="reset", publish=False).run(bs)
+    ol = OnlineLearner(SGD, preprocess=None, drift_detector=DDM(), reaction="reset", publish=False).run(bs)
     assert any(30 <= e["batch"] <= 31 for e in ol.events_), ol.events_
-    nb = OnlineLearner(MultinomialNB(), publish=False).run([(np.abs(X), y) for X, y in bs[:10]])
+    nb = OnlineLearner(MultinomialNB(), preprocess=None, publish=False).run([(np.abs(X), y) for X, y in bs[:10]])
     assert nb.n_batches_ == 10 and 0.4 < nb.cumulative_accuracy <= 1
 
 

@@ -1,0 +1,60 @@
+"""The lean logistic regression: River's model, row for row; steps of rows; classes as they come."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from daskscale.online.linear import OnlineLogisticRegression
+
+
+@pytest.mark.parametrize("first_label", [0, 1])
+def test_one_row_steps_are_rivers_logistic_regression(first_label):
+    from river import linear_model
+
+    rng = np.random.default_rng(first_label)
+    X = rng.normal(size=(600, 4)) * [1, 3, 0.5, 2]
+    y = (X[:, 0] - X[:, 1] / 3 + 0.5 * rng.normal(size=600) > 0).astype(int)
+    y[:5] = first_label  # the first rows have one label: the second class comes later
+    ours, river = OnlineLogisticRegression(step_rows=1), linear_model.LogisticRegression()
+    for xi, yi in zip(X, y):
+        d = dict(enumerate(xi.tolist()))
+        if hasattr(ours, "coef_") and ours.classes_.size == 2:
+            assert ours.predict(xi[None])[0] == int(bool(river.predict_one(d)))
+        ours.partial_fit(xi[None], [yi])
+        river.learn_one(d, bool(yi))
+    np.testing.assert_allclose(ours.coef_[0], [river.weights[i] for i in range(4)], rtol=1e-10, atol=1e-14)
+    assert ours.intercept_[0] == pytest.approx(river.intercept, abs=1e-12)
+    assert ours.classes_.tolist() == [0, 1]
+
+
+def test_a_step_sums_the_row_gradients_at_the_same_weights():
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(100, 3)), rng.integers(0, 2, 100)
+    m = OnlineLogisticRegression(step_rows=40).partial_fit(X[:40], y[:40], classes=[0, 1])
+    w, b = m.coef_[0].copy(), m.intercept_[0]
+    m.partial_fit(X[40:80], y[40:80])
+    g = 1 / (1 + np.exp(-(X[40:80] @ w + b))) - y[40:80]
+    np.testing.assert_allclose(m.coef_[0], w - 0.01 * g @ X[40:80], rtol=1e-12)
+    assert m.intercept_[0] == pytest.approx(b - 0.01 * g.sum(), rel=1e-12)
+
+
+def test_a_late_third_class_gets_its_own_row_and_the_binary_model_is_kept():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(900, 2))
+    y = np.where(X[:, 0] > 0, "b", "a")
+    m = OnlineLogisticRegression().partial_fit(X[:300], y[:300])
+    before = m.predict(X[:300])
+    m.partial_fit(np.zeros((1, 2)), ["c"])  # a row of zeros moves only the intercepts
+    assert m.classes_.tolist() == ["a", "b", "c"] and m.coef_.shape == (3, 2)
+    # the binary vector w became the rows -w ("a") and w ("b"): same decisions between a and b
+    np.testing.assert_array_equal(m.coef_[0], -m.coef_[1])
+    np.testing.assert_array_equal(m.coef_[2], 0.0)
+    np.testing.assert_array_equal(np.where(m.decision_function(X[:300])[:, 1] > m.decision_function(X[:300])[:, 0],
+                                           "b", "a"), before)
+    late = np.where(X[:, 1] > 1, "c", y)
+    for a in range(300, 900, 10):
+        m.partial_fit(X[a:a + 10], late[a:a + 10])
+    p = m.predict_proba(X[:50])
+    assert p.shape == (50, 3) and np.allclose(p.sum(axis=1), 1)
+    assert (m.predict(X[:300]) == late[:300]).mean() > 0.8
