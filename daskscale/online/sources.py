@@ -35,6 +35,7 @@ import numpy as np
 import zarr
 
 from daskscale.errors import SchemaError
+from daskscale.storage.chunks import read_chunks
 from daskscale.storage.store import store_attrs
 
 __all__ = ["Batch", "StoreSource", "DirectorySource", "IteratorSource", "ReplaySource", "as_source"]
@@ -108,18 +109,25 @@ class StoreSource(_Source):
         return n, closed
 
     def _read(self, group: Any, start: int, stop: int, n: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Rows ``start:stop``; a chunk is decoded once even when batches are smaller than it."""
+        """Rows ``start:stop``; a chunk is decoded once even when batches are smaller than it.
+
+        Reads go through the chunk guard: a damaged chunk raises ``CorruptChunkError`` naming it.
+        """
         c = self.chunk_rows
         k = start // c
         if self.batch_size >= c or stop > (k + 1) * c:
-            return group["X"][start:stop], (group["y"][start:stop] if "y" in group else None)
+            return self._rows(group, "X", start, stop), self._rows(group, "y", start, stop)
         end = min((k + 1) * c, n)
         if self._cache is None or self._cache[0] != (k, end):
-            X = group["X"][k * c:end]
-            self._cache = ((k, end), X, group["y"][k * c:end] if "y" in group else None)
+            self._cache = ((k, end), self._rows(group, "X", k * c, end), self._rows(group, "y", k * c, end))
         _, X, y = self._cache
         a, b = start - k * c, stop - k * c
         return X[a:b], (None if y is None else y[a:b])
+
+    def _rows(self, group: Any, name: str, start: int, stop: int) -> np.ndarray | None:
+        if name not in group:
+            return None
+        return read_chunks(group[name], slice(start, stop), store=str(self.store), name=name)
 
     def __iter__(self) -> Iterator[Batch]:
         group = zarr.open_group(str(self.store), mode="r")
