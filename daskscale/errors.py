@@ -3,11 +3,15 @@
 Every error daskscale raises on bad input derives from :class:`DaskscaleError` *and* from the
 built-in exception it refines, so ``except ValueError`` keeps working for callers that do
 not know about daskscale.
+
+:class:`NotFittedError` also derives from scikit-learn's ``NotFittedError``. Importing that
+imports all of scikit-learn (about 2 s), so the class is made on first use (PEP 562
+``__getattr__``): ``import daskscale`` and ``daskscale --help`` stay fast.
 """
 
 from __future__ import annotations
 
-from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+from typing import Any
 
 
 class DaskscaleError(Exception):
@@ -30,13 +34,26 @@ class OptionError(InputTypeError):
     """A trainer was given an option (keyword argument) it does not take; the message names it."""
 
 
-class NotFittedError(DaskscaleError, _SklearnNotFittedError):
-    """A model is used before it was fitted (also a scikit-learn ``NotFittedError``)."""
-
-
 class UnsafeModelError(DaskscaleError, ValueError):
     """A model file holds types that are not trusted; it was not loaded."""
 
 
 class ClusterError(DaskscaleError, RuntimeError):
     """A cluster could not be started, reached or described."""
+
+
+def _not_fitted_error() -> type:
+    from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+    class NotFittedError(DaskscaleError, _SklearnNotFittedError):
+        """A model is used before it was fitted (also a scikit-learn ``NotFittedError``)."""
+
+    NotFittedError.__module__, NotFittedError.__qualname__ = __name__, "NotFittedError"
+    return NotFittedError
+
+
+def __getattr__(name: str) -> Any:
+    if name == "NotFittedError":
+        cls = globals()["NotFittedError"] = _not_fitted_error()  # made once; later look-ups find it here
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

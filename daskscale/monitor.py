@@ -1,7 +1,11 @@
 """Progress bars and live training metrics.
 
 - :func:`progress` is a tqdm bar that renders as a widget in Jupyter and as text in a
-  terminal (``tqdm.auto``), and is silent when ``DASKSCALE_PROGRESS=0``.
+  terminal (``tqdm.auto``). It shows by default only where someone watches: a terminal on
+  stderr, or a notebook. ``DASKSCALE_PROGRESS=1`` forces bars on (e.g. in a log file),
+  ``DASKSCALE_PROGRESS=0`` forces them off. :func:`advance_to` moves a bar to an absolute
+  position (a resumed fit reports blocks done *in total*), :func:`compute_with_progress`
+  computes any Dask collection with a bar over its tasks.
 - :class:`MetricsPublisher` sends metrics (loss, score, rows/s, drift events) to the
   scheduler as Dask events under a topic (``Client.log_event``), so they can be watched
   while a fit runs from another client or from the dashboard (:func:`recent_metrics`).
@@ -21,13 +25,14 @@ Conventions for metric names, so every trainer shows up the same way on the dash
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import Any, Iterable
 
 from tqdm.auto import tqdm
 
-__all__ = ["progress", "MetricsPublisher", "recent_metrics", "METRICS_TOPIC", "current_client",
-           "summarize", "metrics_frame", "HISTORY", "peak_memory"]
+__all__ = ["progress", "advance_to", "compute_with_progress", "MetricsPublisher", "recent_metrics", "METRICS_TOPIC",
+           "current_client", "summarize", "metrics_frame", "HISTORY", "peak_memory"]
 
 #: points of history kept per run and metric by :func:`summarize`
 HISTORY = 200
@@ -36,14 +41,100 @@ METRICS_TOPIC = "daskscale-metrics"
 
 
 def _enabled() -> bool:
-    return os.environ.get("DASKSCALE_PROGRESS", "1") not in ("0", "false", "no")
+    """Whether bars show when the caller does not say: ``DASKSCALE_PROGRESS``, else interactivity."""
+    forced = os.environ.get("DASKSCALE_PROGRESS", "").strip().lower()
+    if forced in ("0", "false", "no", "off"):
+        return False
+    if forced in ("1", "true", "yes", "on"):
+        return True
+    return _watched()
+
+
+def _watched() -> bool:
+    """A person sees stderr: it is a terminal, or this is a notebook kernel (tqdm draws a widget)."""
+    try:
+        if sys.stderr is not None and sys.stderr.isatty():
+            return True
+    except (AttributeError, ValueError):  # a replaced or closed stderr
+        pass
+    return "ipykernel" in sys.modules
 
 
 def progress(iterable: Iterable[Any] | None = None, *, total: int | None = None, desc: str = "",
              unit: str = "block", disable: bool | None = None, **kwargs: Any) -> tqdm:
-    """A progress bar (text in a terminal, a widget in Jupyter)."""
+    """A progress bar (text in a terminal, a widget in Jupyter).
+
+    ``disable=None`` (the default) shows the bar when stderr is a terminal or in a notebook,
+    unless ``DASKSCALE_PROGRESS`` says otherwise (``1`` on, ``0`` off); ``disable=False``
+    shows it whatever the environment (the caller was asked to).
+
+    Examples
+    --------
+    >>> with progress(total=3, desc="demo", disable=True) as bar:
+    ...     advance_to(bar, 2)
+    >>> bar.n, bar.total
+    (2, 3)
+    """
     return tqdm(iterable, total=total, desc=desc, unit=unit, dynamic_ncols=True,
                 disable=(not _enabled()) if disable is None else disable, **kwargs)
+
+
+def advance_to(bar: Any, position: int) -> None:
+    """Move ``bar`` forward to the absolute ``position``, never back and never past its total.
+
+    For counts that are totals so far (blocks done since the start of a fit, including those
+    done before a resume): ``bar.update(position - last_seen)`` needs the caller to start
+    ``last_seen`` at the bar's initial position, and overshoots when it does not.
+
+    Examples
+    --------
+    >>> bar = progress(total=15, initial=10, disable=True)
+    >>> advance_to(bar, 12); advance_to(bar, 11); advance_to(bar, 25)
+    >>> bar.n
+    15
+    """
+    target = int(position) if bar.total is None else min(int(position), int(bar.total))
+    if target <= bar.n:
+        return
+    if bar.disable:  # a silent bar still keeps its count (tqdm's update skips it)
+        bar.n = target
+    else:
+        bar.update(target - bar.n)
+
+
+def compute_with_progress(collection: Any, *, desc: str, unit: str = "task", disable: bool | None = None) -> Any:
+    """``collection.compute()`` with a bar over its tasks (on a distributed client).
+
+    The bar counts every task of the graph as the scheduler finishes it (distributed's own
+    progress plugin, drawn with tqdm), so it fits anything Dask computes: writing a store,
+    generating a dataset. Without a distributed client, or with bars off, it just computes.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> int(compute_with_progress(da.ones(10, chunks=5).sum(), desc="sum", disable=True))
+    10
+    """
+    import dask
+
+    client = current_client()
+    if client is None or not hasattr(client, "compute") or ((not _enabled()) if disable is None else disable):
+        return dask.compute(collection)[0]
+    from distributed.diagnostics.progressbar import TextProgressBar
+
+    class _Tasks(TextProgressBar):
+        def _draw_bar(self, remaining: int, all: int, **kw: Any) -> None:  # noqa: A002 - distributed's name
+            bar.total = all
+            advance_to(bar, all - remaining)
+            bar.refresh()
+
+        def _draw_stop(self, **kw: Any) -> None:
+            pass
+
+    future = client.compute(collection)
+    with progress(total=None, desc=desc, unit=unit, disable=False) as bar:
+        _Tasks([future], complete=True)  # returns when the graph is done (or failed)
+    return future.result()
 
 
 def current_client() -> Any | None:

@@ -31,9 +31,10 @@ def compress(model_path: str, sparsity: float, scope: str, keep_units: float | N
     from daskscale.compress import compress as do_compress
     from daskscale.compress import prune_gradually, save_compressed
     from daskscale.compress.report import DEFAULT_SWEEP, report, setting_name
+    from daskscale.compress.unwrap import plain_model
     from daskscale.models import load_model
 
-    model = load_model(model_path)
+    model = plain_model(load_model(model_path))  # whatever strategy fitted it: the model it trained
     chosen = {"sparsity": sparsity, "quantize": quantize, "per_channel": not per_tensor, "scope": scope,
               "keep_units": keep_units, "fine_tune": bool(train_store and sparsity)}
     settings = (DEFAULT_SWEEP if sweep else []) + [chosen]

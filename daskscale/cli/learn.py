@@ -113,6 +113,17 @@ def fit(store: str, model_name: str, params: tuple[str, ...], strategy: str, opt
     click.echo(f"model written to {out}")
 
 
+def _check_features(model: Any, model_path: str, store: str) -> None:
+    """Refuse, in one line, a store whose feature count is not the model's (before any work)."""
+    from daskscale.errors import SchemaError
+    from daskscale.storage import info
+
+    expected, got = getattr(model, "n_features_in_", None), info(store).n_features
+    if expected is not None and got != expected:
+        raise SchemaError(f"{store} has {got} feature(s) but the model in {model_path} was fitted on {expected}: "
+                          "use a store with the same feature columns")
+
+
 @click.command()
 @click.argument("model_path", type=click.Path(exists=True, dir_okay=False))
 @click.argument("store", type=click.Path(exists=True, file_okay=False))
@@ -125,6 +136,7 @@ def evaluate(model_path: str, store: str, as_json: bool, scheduler: str | None, 
     from daskscale.models import load_model
 
     model = load_model(model_path)
+    _check_features(model, model_path, store)
     with open_cluster(scheduler, workers, memory_limit, quiet=True):
         metrics = _evaluate(model, store)
     if as_json:
@@ -147,6 +159,7 @@ def predict(model_path: str, store: str, out: str, overwrite: bool, scheduler: s
     from daskscale.models import load_model
 
     model = load_model(model_path)
+    _check_features(model, model_path, store)
     with open_cluster(scheduler, workers, memory_limit, quiet=True):
         path = predict_to_store(model, store, out, overwrite=overwrite)
     click.echo(f"predictions written to {path}")

@@ -37,6 +37,11 @@ def transfer(pretrained: str, target_store: str, test_store: str | None, rows: i
     from daskscale.transfer.finetune import split_holdout
     from daskscale.transfer.zoo import resolve_pretrained
 
+    try:
+        curve_sizes = [int(v) for v in sizes.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{sizes!r} is not a comma-separated list of row counts, e.g. 25,50,100",
+                                 param_hint="--sizes") from None
     pre = resolve_pretrained(pretrained)
     classes = store_attrs(target_store).get("classes") if new_classes else None
     if new_classes and not classes:
@@ -55,7 +60,7 @@ def transfer(pretrained: str, target_store: str, test_store: str | None, rows: i
             result["zero_shot"] = score(pre.model, test)
         lc = None
         if curve:
-            lc = learning_curve(pre, train, test=test, sizes=[int(s) for s in sizes.split(",")], freeze=freeze,
+            lc = learning_curve(pre, train, test=test, sizes=curve_sizes, freeze=freeze,
                                 new_classes=classes, **kw)
             result["curve"] = lc.as_dict()
     if out:

@@ -326,6 +326,10 @@ def compress(model: Any, *, sparsity: float = 0.0, scope: str = "global", keep_u
              quantize: str | None = "int8", per_channel: bool = True) -> _Compressed:
     """Compress a fitted linear model or MLP without refitting it.
 
+    ``model`` may also be what a training strategy fitted (``Incremental``,
+    ``ParameterAveraging``, an exact solver, ...): its plain model is compressed
+    (:func:`daskscale.compress.unwrap.plain_model`).
+
     Raises
     ------
     InputTypeError
@@ -346,6 +350,9 @@ def compress(model: Any, *, sparsity: float = 0.0, scope: str = "global", keep_u
     """
     from sklearn.base import is_classifier
 
+    from daskscale.compress.unwrap import plain_model
+
+    model = plain_model(model)  # a trainer saved by `daskscale fit`: the model it trained
     check_supported(_unwrap(model)[0])
     cls = CompressedClassifier if is_classifier(model) else CompressedRegressor
     c = cls(None, sparsity=sparsity, scope=scope, keep_units=keep_units, quantize=quantize, per_channel=per_channel)

@@ -143,8 +143,10 @@ def report(model: Any, eval_data: Any, settings: list[dict[str, Any]] | None = N
     >>> list(r.table["setting"])
     ['float32', 'int8']
     """
+    from daskscale.compress.unwrap import plain_model
     from daskscale.storage.convert import as_data
 
+    model = plain_model(model)
     check_supported(model)
     settings = [_check_setting(dict(s)) for s in (DEFAULT_SWEEP if settings is None else settings)]
     data = as_data(eval_data, y, require_y=True)

@@ -29,7 +29,8 @@ from daskscale.errors import DaskscaleError, InputTypeError
 from daskscale.models import load_model, read_metadata, save_model
 from daskscale.transfer.tasks import get_task
 
-__all__ = ["Recipe", "RECIPES", "Pretrained", "models_dir", "build", "load_pretrained", "resolve_pretrained"]
+__all__ = ["Recipe", "RECIPES", "Pretrained", "models_dir", "build", "load_pretrained", "resolve_pretrained",
+           "trained_model"]
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,26 @@ def load_pretrained(name: str | os.PathLike, *, directory: str | os.PathLike | N
         hint = (f"build it with `python -m daskscale.transfer.zoo build {name}`" if str(name) in RECIPES
                 else f"the zoo has {sorted(RECIPES)}")
         raise DaskscaleError(f"pre-trained model {p} does not exist; {hint}")
-    return Pretrained(load_model(p), read_metadata(p), p)
+    return Pretrained(trained_model(load_model(p)), read_metadata(p), p)
+
+
+def trained_model(model: Any) -> Any:
+    """The plain model a trainer saved by ``daskscale fit`` learned, ready to fine-tune.
+
+    ``Incremental`` gives its scaler and estimator as a Pipeline, ``ParameterAveraging`` its
+    averaged estimator (:func:`daskscale.compress.unwrap.plain_model`); a strategy whose model
+    cannot continue training (exact, feature-sharded, ovr, ensemble) is refused, saying why.
+    """
+    from daskscale.compress.unwrap import plain_model
+    from daskscale.transfer.finetune import SUPPORTED_KINDS
+
+    plain = plain_model(model)
+    final = plain.steps[-1][1] if isinstance(plain, Pipeline) else plain
+    if plain is not model and not isinstance(final, SUPPORTED_KINDS):
+        raise InputTypeError(f"cannot fine-tune the {type(model).__name__}: fine-tuning continues one SGD or MLP "
+                             f"model with partial_fit, and its weights make a {type(final).__name__}; fit with "
+                             "--strategy incremental or average for one")
+    return plain
 
 
 def resolve_pretrained(obj: Any) -> Pretrained:
@@ -158,7 +178,7 @@ def resolve_pretrained(obj: Any) -> Pretrained:
     if isinstance(obj, (str, os.PathLike)):
         return load_pretrained(obj)
     if isinstance(obj, BaseEstimator):
-        return Pretrained(obj, {})
+        return Pretrained(trained_model(obj), {})
     raise InputTypeError(f"pretrained must be a zoo name, a model file, a Pretrained or a fitted estimator, "
                          f"not {type(obj).__name__}")
 

@@ -90,8 +90,14 @@ def test_demo_step_compresses_and_prints_table(fitted_store, client, tmp_path, m
     ctx = DemoContext(client=client, workdir=tmp_path, artifacts={"store": train, "model_path": path})
     monkeypatch.setattr(step_compress, "EVAL_ROWS", 2000)
     monkeypatch.setattr(step_compress, "TRAIN_ROWS", 4000)
+    monkeypatch.setattr(step_compress, "MLP_ROWS", 4000)
     lines = step_compress.run(ctx)
-    assert "smaller on disk than float32" in lines[0]
-    t = ctx.artifacts["compress_report"].table
-    assert len(t) == 6 and (t["size_ratio"].iloc[1:] > 1).all()
-    assert any("prune 0.9 + int8 + fine-tuned" in line for line in lines)
+    # the MLP, whose file is its weights, leads; the linear model from the model file follows
+    assert lines[0].startswith("MLP (128 hidden): ") and "the goal (>= 4x smaller, <= 1 point lost)" in lines[0]
+    assert lines[1].startswith(f"linear SGD (model file {path})")
+    mlp, linear = ctx.artifacts["compress_report"].table, ctx.artifacts["compress_report_linear"].table
+    assert len(mlp) == len(linear) == 5 and (mlp["size_ratio"].iloc[1:] > 1).all()
+    # int8 takes an MLP's file to well under half; a 31-weight linear model's barely shrinks
+    assert mlp.set_index("setting").loc["int8", "size_ratio"] > 2.5
+    assert linear.set_index("setting").loc["int8", "size_ratio"] < 1.5
+    assert any("prune 0.75 + int8" in line for line in lines)
