@@ -46,7 +46,7 @@ def test_help_lists_the_verbs_without_loading_ml_libraries():
     code = ("from daskscale.cli import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass")
     p = subprocess.run([sys.executable, "-c", code + "\nimport sys, json\nprint(json.dumps("
-                        f"[m for m in {['sklearn', 'zarr', 'xarray']!r} if m in sys.modules]))"],
+                        f"[m for m in {['sklearn', 'zarr', 'xarray', 'distributed']!r} if m in sys.modules]))"],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     for verb in ("ingest", "describe", "fit", "evaluate", "predict", "compress", "transfer", "demo"):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from daskscale.cli import debugging
-from daskscale.cluster import Connection, connect, hide_task_failure_logs
+
+if TYPE_CHECKING:
+    from daskscale.cluster import Connection
 
 
 def cluster_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -27,6 +29,8 @@ def open_cluster(scheduler: str | None, workers: int | None, memory_limit: str |
     A cluster started here does not print each failed task's traceback on this terminal (the
     error itself reaches the command, which prints one line) unless :func:`debugging`.
     """
+    from daskscale.cluster import connect, hide_task_failure_logs  # not at import: keeps --help fast
+
     conn = connect(scheduler, n_workers=workers, memory_limit=memory_limit, quiet=quiet)
     if conn.owns_cluster and not debugging():
         hide_task_failure_logs(conn.client)

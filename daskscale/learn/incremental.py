@@ -25,12 +25,12 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
-from daskscale.errors import InputTypeError, NotFittedError, SchemaError
+from daskscale.errors import NotFittedError, SchemaError
 from daskscale.learn.blocks import ZarrReader, make_reader, split_blocks
 from daskscale.learn.history import History
 from daskscale.learn.prep import Labels, kind_of, require_partial_fit
 from daskscale.learn.trainloop import CHECKPOINT_FILE, new_state, scale_rows, train
-from daskscale.monitor import METRICS_TOPIC, MetricsPublisher, current_client, progress
+from daskscale.monitor import METRICS_TOPIC, MetricsPublisher, advance_to, current_client, progress
 from daskscale.reduce import Moments, reduce
 from daskscale.reduce.base import states_of_blocks, finalize_all
 from daskscale.storage.convert import as_data
@@ -399,7 +399,7 @@ def _train_on_worker(est: Any, reader: Any, plan: dict, state: dict, run: str) -
 
 def _follow(client: Any, fut: Any, run: str, bar: Any) -> tuple:
     """Wait for the worker-side fit, moving the progress bar from its published metrics."""
-    done, seen = 0, 0
+    seen = 0
     from distributed import wait
 
     while not fut.done():
@@ -414,15 +414,13 @@ def _follow(client: Any, fut: Any, run: str, bar: Any) -> tuple:
         except Exception:  # noqa: BLE001 - the bar is cosmetic; the result below is what matters
             msgs = []
         for m in msgs[seen:]:
-            if "blocks_done" in m and m["blocks_done"] > done:
-                bar.update(m["blocks_done"] - done)
-                done = m["blocks_done"]
+            if "blocks_done" in m:  # totals since the start of the fit, resumed blocks included
+                advance_to(bar, m["blocks_done"])
             if m.get("score") is not None:
                 bar.set_postfix({"score": f"{m['score']:.4f}"}, refresh=False)
             elif m.get("rows_per_s"):
                 bar.set_postfix({"rows/s": f"{m['rows_per_s']:,.0f}"}, refresh=False)
         seen = len(msgs)
     est, state, hist = fut.result()
-    if state["blocks_done"] > done:
-        bar.update(state["blocks_done"] - done)
+    advance_to(bar, state["blocks_done"])
     return est, state, hist

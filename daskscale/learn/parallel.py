@@ -42,6 +42,7 @@ from daskscale.learn.blocks import blocks_on_heap, make_reader
 from daskscale.learn.local import LOCAL_WORKER, LocalExecutor, executor, in_process
 from daskscale.learn.predict import apply_method, classes_of, score_method
 from daskscale.learn.prep import check_nan_option, delegate_tags, fit_data
+from daskscale.monitor import progress
 from daskscale.storage.convert import Data, aligned
 
 __all__ = ["ParameterAveraging", "ModelAverage", "ReplicaLostWarning", "model_params", "set_model_params"]
@@ -400,6 +401,7 @@ class ParameterAveraging(MetaEstimatorMixin, BaseEstimator):
         inflight: deque[_Round] = deque()
         row_chunks = data.row_chunks
         starts = np.concatenate([[0], np.cumsum(row_chunks)]).astype(int).tolist()
+        bar = progress(total=len(todo), desc="parameter averaging", unit="round")
         while todo or inflight:
             if todo and len(inflight) < self.PIPELINE:
                 # submitted ahead: the next round's reads and training queue behind this one, so
@@ -431,9 +433,11 @@ class ParameterAveraging(MetaEstimatorMixin, BaseEstimator):
             self.n_rows_seen_ += sum(self._unit_rows(row_chunks, u) for f, (_, units) in zip(done.futs, done.spec)
                                      if id(f) in merged_ids for u in units)
             self.rounds_ += 1
+            bar.update(1)
             if self.callback is not None:  # off the training path: a merge task only for the callback
                 self.callback(self.rounds_, client.submit(_merge_replicas, ok, pure=False, priority=-1)
                               if ok else done.start)
+        bar.close()
         self.estimator_ = (_merge_replicas(client.gather(current)) if isinstance(current, list)
                            else copy.deepcopy(current))
         self.fit_seconds_ = time.perf_counter() - t0

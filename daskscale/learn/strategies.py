@@ -142,6 +142,14 @@ class AutoTrainer(BaseEstimator):
         self.random_state = random_state
         self.options = options
 
+    def __sklearn_tags__(self) -> Any:
+        """A classifier or a regressor as its estimator is (``evaluate`` then finds the target)."""
+        from sklearn.utils import get_tags
+
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = get_tags(self.estimator).estimator_type if self.estimator is not None else None
+        return tags
+
     def fit(self, X: Any, y: Any = None) -> "AutoTrainer":
         from sklearn.base import clone
 

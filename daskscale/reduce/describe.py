@@ -40,7 +40,7 @@ def describe(data: Any, y: Any = None, *, stats: Sequence[str] = DEFAULT_STATS,
              quantiles: Sequence[float] | None = (0.25, 0.5, 0.75), bins: int | str | None = None,
              histogram_range: tuple[Any, Any] | None = None, correlation: bool = False,
              pca: int | bool | None = None, distinct: bool = False, extra: Sequence[Reducer] = (),
-             output: str = "auto", split_every: int = 8, progress: bool = False,
+             output: str = "auto", split_every: int = 8, progress: bool | None = None,
              sample_dims: Any = None, feature_dim: str | None = None, **as_data_kwargs: Any) -> Any:
     """Describe every feature column of ``data`` in one pass.
 
@@ -76,8 +76,9 @@ def describe(data: Any, y: Any = None, *, stats: Sequence[str] = DEFAULT_STATS,
         Your own reducers, fused into the same pass; results in ``attrs["daskscale"]``.
     output : {"auto", "frame", "xarray"}
         ``"auto"`` gives an :class:`xarray.Dataset` for xarray input, else a DataFrame.
-    progress : bool
-        Show a progress bar (per block) while computing (needs a distributed client).
+    progress : bool or None
+        Show a progress bar (per block) while computing (needs a distributed client); ``None``
+        (default): when stderr is a terminal or in a notebook (``DASKSCALE_PROGRESS`` overrides).
 
     Returns
     -------
@@ -133,8 +134,9 @@ def describe(data: Any, y: Any = None, *, stats: Sequence[str] = DEFAULT_STATS,
         reducers["classes"] = ClassCounts()
     for i, r in enumerate(extra):
         reducers[f"extra:{getattr(r, 'name', i)}"] = r
-    if progress:
-        with progress_bar(total=len(d.row_chunks), desc="describe", unit="block") as bar:
+    if progress is not False:
+        with progress_bar(total=len(d.row_chunks), desc="describe", unit="block",
+                          disable=None if progress is None else not progress) as bar:
             res = reduce(d, reducers, split_every=split_every, progress=bar.update)
     else:
         res = reduce(d, reducers, split_every=split_every)

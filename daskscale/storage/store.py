@@ -20,6 +20,7 @@ import zarr
 from daskscale.errors import SchemaError, StoreError
 from daskscale.storage import layout
 from daskscale.storage.atomic import atomic_dir
+from daskscale.monitor import compute_with_progress
 from daskscale.storage.chunks import guard_chunks
 
 __all__ = ["write_store", "open_dataset", "load_xy", "info", "StoreInfo", "is_store", "store_attrs"]
@@ -72,7 +73,8 @@ def write_store(
             encoding[name] = {"chunks": (rows,), "compressors": comp}
     ds = xr.Dataset(data_vars, coords={layout.FEATURE: np.array(names, dtype=object)})
     with atomic_dir(path, overwrite=overwrite) as tmp:
-        ds.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, encoding=encoding)
+        compute_with_progress(ds.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, encoding=encoding,
+                                         compute=False), desc=f"writing {Path(path).name}", unit="task")
         # The daskscale attributes are the completion marker (see is_store): written only once
         # every chunk is, so a folder left by a killed write is never taken for a store.
         group = zarr.open_group(str(tmp), mode="r+")
