@@ -42,6 +42,29 @@ class ClusterError(DaskscaleError, RuntimeError):
     """A cluster could not be started, reached or described."""
 
 
+class CorruptChunkError(StoreError):
+    """A chunk of a store does not decode to its chunk's size; the message names the chunk.
+
+    Raised inside Dask tasks too: it pickles by its fields, so the client gets the same error.
+    """
+
+    def __init__(self, store: str, array: str, chunk: int | tuple[int, ...], rows: tuple[int, int], reason: str):
+        self.store, self.array, self.chunk, self.rows, self.reason = str(store), array, chunk, tuple(rows), reason
+        super().__init__(f"{store}: array {array!r} chunk {chunk} (rows {rows[0]}:{rows[1]}) is damaged: {reason}. "
+                         f"Ingest the data again, or list every bad chunk with `daskscale info --check {store}`")
+
+    def __reduce__(self) -> tuple[Any, tuple]:
+        return type(self), (self.store, self.array, self.chunk, self.rows, self.reason)
+
+
+class DaskscaleWarning(UserWarning):
+    """Base class of the warnings daskscale gives."""
+
+
+class PrecisionWarning(DaskscaleWarning):
+    """Converting to float32 lost more than a stated share of a column's spread (see ``ingest``)."""
+
+
 def _not_fitted_error() -> type:
     from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 

@@ -32,7 +32,7 @@ def ingest(source: str, store: str, target: str | None, y_path: str | None, chun
     """Ingest SOURCE (CSV, Parquet, .npy, NetCDF, Zarr) into a daskscale STORE."""
     from daskscale.storage import info as store_info
     from daskscale.storage import ingest as do_ingest
-    from daskscale.storage.precision import DaskscaleWarning
+    from daskscale.errors import DaskscaleWarning
 
     with open_cluster(scheduler, workers, memory_limit), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DaskscaleWarning)

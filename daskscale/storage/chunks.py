@@ -21,25 +21,10 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from daskscale.errors import StoreError
+from daskscale.errors import CorruptChunkError, StoreError
 from daskscale.storage import layout
 
 __all__ = ["CorruptChunkError", "ChunkProblem", "check_store", "read_chunks", "guard_chunks"]
-
-
-class CorruptChunkError(StoreError):
-    """A chunk of a store does not decode to its chunk's size; the message names the chunk.
-
-    Raised inside Dask tasks too: it pickles by its fields, so the client gets the same error.
-    """
-
-    def __init__(self, store: str, array: str, chunk: int | tuple[int, ...], rows: tuple[int, int], reason: str):
-        self.store, self.array, self.chunk, self.rows, self.reason = str(store), array, chunk, tuple(rows), reason
-        super().__init__(f"{store}: array {array!r} chunk {chunk} (rows {rows[0]}:{rows[1]}) is damaged: {reason}. "
-                         f"Ingest the data again, or list every bad chunk with `daskscale info --check {store}`")
-
-    def __reduce__(self) -> tuple[Any, tuple]:
-        return type(self), (self.store, self.array, self.chunk, self.rows, self.reason)
 
 
 @dataclass(frozen=True)

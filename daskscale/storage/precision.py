@@ -22,6 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
+from daskscale.errors import DaskscaleWarning, PrecisionWarning
+
 __all__ = ["DaskscaleWarning", "PrecisionWarning", "LOSS_THRESHOLD", "cast_loss", "merge_loss",
            "lossy_columns", "warn_if_lossy"]
 
@@ -29,14 +31,6 @@ LOSS_THRESHOLD = 1e-4
 
 # rows of a loss state, one column per feature
 _N, _MEAN, _M2, _ERR, _ABS = range(5)
-
-
-class DaskscaleWarning(UserWarning):
-    """Base class of the warnings daskscale gives."""
-
-
-class PrecisionWarning(DaskscaleWarning):
-    """Converting to float32 lost more than :data:`LOSS_THRESHOLD` of a column's spread."""
 
 
 def needs_check(dtype: np.dtype, target: np.dtype) -> bool:
