@@ -1,11 +1,7 @@
-"""Data parallelism: scaling with workers, and the exact solver against what a user would pick instead.
+"""Data parallelism: scaling with workers (the exact solvers are in ``bench_solvers.py``).
 
 - ``DataParallelScaling``: parameter averaging (SGDClassifier) with 1 replica vs one per worker (2),
   on the same 2-worker cluster, same store, same held-out block (the store's last block).
-- ``ExactLogistic``: ``ExactLogisticRegression`` reading from Zarr vs scikit-learn's in-memory
-  ``LogisticRegression(lbfgs)`` (data loaded beforehand), ``dask_ml.linear_model.LogisticRegression``
-  (on the first ``DASK_ML_ROWS`` rows only: it took ~9 min for 400k x 50 on this machine) and
-  ``dask_ml.wrappers.Incremental(SGDClassifier)`` (one pass).
 
 ``track_*_accuracy`` is held-out accuracy, ``track_*_rows_per_s`` rows fitted per second,
 ``track_peak_worker_mib`` the largest worker's peak resident memory during the fit (the kernel's
@@ -18,7 +14,7 @@ import time
 
 import numpy as np
 
-from benchmarks.common import (SCALE, cached_classification, client, reset_worker_peaks, scaled,
+from benchmarks.common import (cached_classification, client, reset_worker_peaks, scaled,
                                worker_peak_memory)
 
 N_FEATURES = 50
@@ -178,117 +174,3 @@ class DataParallelScalingDaskMonitoring(DataParallelScalingLarge):
     track_accuracy_1_worker = track_accuracy_2_workers = None
     track_rows_per_s_1_worker = track_rows_per_s_2_workers = track_peak_worker_mib = None
 
-
-class ExactLogistic:
-    timeout = 1800
-    rows = 400_000
-    dask_ml_rows = 50_000
-
-    def setup(self):
-        self.store = cached_classification("exact", scaled(self.rows, 800), N_FEATURES, chunk_rows=scaled(50_000, 100))
-        self.train, self.Xte, self.yte = _split(self.store)
-        self.client = client()
-        from daskscale.storage.convert import aligned
-
-        # aligned: an array computed through the cluster may not be, and scikit-learn's L-BFGS
-        # then runs about 8x slower (a handicap the baseline must not carry)
-        self.Xtr, self.ytr = aligned(self.train.X.compute()), aligned(self.train.y.compute())
-
-    def _timed(self, fn):
-        t = time.perf_counter()
-        model = fn()
-        return model, time.perf_counter() - t
-
-    def _exact(self):
-        from daskscale.learn.solvers import ExactLogisticRegression
-
-        return ExactLogisticRegression(tol=1e-6).fit(self.train)
-
-    def _sklearn(self):
-        from sklearn.linear_model import LogisticRegression
-
-        return LogisticRegression(max_iter=1000).fit(self.Xtr, self.ytr)
-
-    def _dask_ml(self):
-        import dask.array as da
-        from dask_ml.linear_model import LogisticRegression
-
-        n = min(scaled(self.dask_ml_rows, 200), len(self.Xtr))
-        X = da.from_array(self.Xtr[:n], chunks=(max(n // 4, 1), N_FEATURES))
-        y = da.from_array(self.ytr[:n], chunks=max(n // 4, 1))
-        # at the test suite's tiny scale, cap dask-glm's ADMM (each iteration is several dask computes)
-        return LogisticRegression(**({} if SCALE >= 0.05 else {"max_iter": 3})).fit(X, y)
-
-    def _incremental(self):
-        from dask_ml.wrappers import Incremental
-        from sklearn.linear_model import SGDClassifier
-
-        return Incremental(SGDClassifier(alpha=1e-3, random_state=0)).fit(self.train.X, self.train.y,
-                                                                            classes=[0, 1])
-
-    def _acc(self, model):
-        est = getattr(model, "estimator_", model)
-        return float(np.mean(np.asarray(est.predict(self.Xte)) == self.yte))
-
-    def time_exact_from_zarr(self):
-        self._exact()
-
-    def time_sklearn_in_memory(self):
-        self._sklearn()
-
-    def time_dask_ml_logistic_subset(self):
-        self._dask_ml()
-
-    def time_dask_ml_incremental(self):
-        self._incremental()
-
-    def track_exact_accuracy(self):
-        return self._acc(self._exact())
-
-    def track_sklearn_accuracy(self):
-        return self._acc(self._sklearn())
-
-    def track_dask_ml_logistic_subset_accuracy(self):
-        return self._acc(self._dask_ml())
-
-    def track_dask_ml_incremental_accuracy(self):
-        return self._acc(self._incremental())
-
-    def track_exact_rows_per_s(self):
-        _, t = self._timed(self._exact)
-        return len(self.ytr) / t
-
-    def track_sklearn_rows_per_s(self):
-        _, t = self._timed(self._sklearn)
-        return len(self.ytr) / t
-
-    def track_dask_ml_logistic_subset_rows_per_s(self):
-        _, t = self._timed(self._dask_ml)
-        return min(scaled(self.dask_ml_rows, 200), len(self.ytr)) / t
-
-    def track_dask_ml_incremental_rows_per_s(self):
-        _, t = self._timed(self._incremental)
-        return len(self.ytr) / t
-
-    def track_peak_worker_mib(self):
-        reset_worker_peaks(self.client)
-        self._exact()
-        return worker_peak_memory(self.client) / 2**20
-
-
-class ExactLogisticSameRows:
-    """dask-ml's LogisticRegression on *all* the training rows the exact solver sees (slow:
-    kept apart from :class:`ExactLogistic`, whose dask-ml figure uses a subset)."""
-
-    timeout = 1800
-    rows = ExactLogistic.rows
-    dask_ml_rows = 10**12  # i.e. every training row
-    setup = ExactLogistic.setup
-    _dask_ml = ExactLogistic._dask_ml
-    _acc = ExactLogistic._acc
-
-    def time_dask_ml_logistic_all_rows(self):
-        self._dask_ml()
-
-    def track_dask_ml_logistic_all_rows_accuracy(self):
-        return self._acc(self._dask_ml())

@@ -1,241 +1,261 @@
-"""Exact full-batch solvers whose loss and gradient are one blockwise map-reduce per step.
+"""Exact full-batch solvers: scikit-learn's objectives, solved over row blocks.
 
-- :class:`ExactLogisticRegression` (binary and multinomial, L2), :class:`ExactPoissonRegression`
-  (log link, L2): L-BFGS (``scipy.optimize.minimize``) on the exact objective of
-  scikit-learn's ``LogisticRegression`` / ``PoissonRegressor``; each evaluation of (loss,
-  gradient) maps a :class:`LossGradient` reducer over the row blocks on the workers and sums
-  the states with :func:`daskscale.reduce.reduce` (only a ``p``-vector travels per block).
-- :class:`ExactLinearRegression` (ridge / least squares): closed form from one pass of the
-  :class:`Gram` reducer (``X^T X``, ``X^T y``, sums).
+- :class:`ExactLogisticRegression` (binary and multinomial, L2) and
+  :class:`ExactPoissonRegression` (log link, L2): the objectives of scikit-learn's
+  ``LogisticRegression`` / ``PoissonRegressor``, minimised by L-BFGS in preconditioned
+  standardised coordinates (:mod:`daskscale.learn.solvers_optim`: why, and what ``tol`` means).
+- :class:`ExactLinearRegression` (ridge / least squares): closed form from one pass of
+  :class:`Gram`.
 
-X stays persisted on the workers between iterations when it takes under half the cluster's
-memory (``persist="auto"``); otherwise each step re-reads the blocks from the store. The
-optimisation runs in standardised coordinates (a reparametrisation with the same optimum), so
-L-BFGS converges on badly scaled features; coefficients are reported in the original units.
-With ``tol=1e-8`` the coefficients match scikit-learn's in-memory solution to about 1e-4
-relative (the tests check ``rtol=1e-3``).
+Where the fit runs (``persist="auto"``, :mod:`daskscale.learn.solvers_fit`):
+
+- data of at most :data:`ONE_TASK_BYTES` (256 MiB, and at most a quarter of the smallest
+  worker's memory): the whole fit in ONE task on a worker (or in this process when no
+  client is active: no cluster is started); every evaluation is then two matrix-vector
+  products in memory, with no scheduler round trip;
+- larger data that takes under half the cluster's memory: laid out once and persisted on the
+  workers, one map-reduce of :class:`LossGradient` per evaluation;
+- larger still (or ``persist=False``): every evaluation streams the store (one read and
+  decode of every chunk per evaluation).
+
+``persist=True`` / ``False`` force the map-reduce over persisted / streamed blocks.
+Every fit checks the values once, in its first pass: a NaN or an infinity in ``X`` or ``y``
+raises :class:`~daskscale.errors.SchemaError` naming the block and the row.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
+import warnings
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize
-from scipy.special import expit, logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 
-from daskscale.errors import NotFittedError, SchemaError
-from daskscale.reduce import Moments, Reducer, reduce
-from daskscale.learn.predict import classes_of
-from daskscale.storage.convert import Data, as_data
+from daskscale.errors import SchemaError
+from daskscale.learn.solvers_io import SolverIO
+from daskscale.learn.solvers_fit import Spec, fit_arrays, fit_blocks, raise_if_not_finite
+from daskscale.learn.solvers_kernels import Finite, Gram, LossGradient, layout_block
+from daskscale.monitor import MetricsPublisher, current_client, progress
+from daskscale.reduce import reduce
+from daskscale.storage.convert import Data
 
-__all__ = ["ExactLogisticRegression", "ExactPoissonRegression", "ExactLinearRegression", "LossGradient", "Gram"]
+__all__ = ["ExactLogisticRegression", "ExactPoissonRegression", "ExactLinearRegression", "LossGradient", "Gram",
+           "ONE_TASK_BYTES"]
 
-
-class LossGradient(Reducer):
-    """Summed loss and gradient of a GLM at ``w`` over blocks (in standardised coordinates)."""
-
-    name = "loss_grad"
-    needs_y = True
-
-    def __init__(self, kind: str, w: np.ndarray, mean: np.ndarray, scale: np.ndarray, classes: Any = None):
-        self.kind, self.w, self.mean, self.scale, self.classes = kind, w, mean, scale, classes
-
-    def map(self, X: np.ndarray, y: np.ndarray | None = None) -> tuple[float, np.ndarray]:
-        Z = (np.asarray(X, dtype=np.float64) - self.mean) / self.scale
-        y = np.asarray(y).ravel()
-        p = Z.shape[1]
-        if self.kind == "multinomial":
-            W = self.w.reshape(len(self.classes), p + 1)
-            eta = Z @ W[:, :p].T + W[:, p]
-            lse = logsumexp(eta, axis=1)
-            Y = (y[:, None] == np.asarray(self.classes)[None, :]).astype(float)
-            loss = float(np.sum(lse - np.sum(Y * eta, axis=1)))
-            R = np.exp(eta - lse[:, None]) - Y
-            return loss, np.hstack([R.T @ Z, R.sum(0)[:, None]]).ravel()
-        eta = Z @ self.w[:p] + self.w[p]
-        if self.kind == "logistic":
-            t = (y == self.classes[1]).astype(float)
-            loss = float(np.sum(np.logaddexp(0.0, eta) - t * eta))
-            r = expit(eta) - t
-        else:  # poisson, log link
-            mu = np.exp(eta)
-            loss = float(np.sum(mu - y * eta))
-            r = mu - y
-        return loss, np.append(Z.T @ r, r.sum())
-
-    def merge(self, a: tuple[float, np.ndarray], b: tuple[float, np.ndarray]) -> tuple[float, np.ndarray]:
-        return a[0] + b[0], a[1] + b[1]
-
-    def empty(self, n_features: int) -> tuple[float, np.ndarray]:
-        return 0.0, np.zeros_like(self.w)
+#: data up to this size is fitted in one task where it is (see the module's docstring)
+ONE_TASK_BYTES = 256 * 2**20
 
 
-class Gram(Reducer):
-    """``[X 1]^T [X 1]`` and ``[X 1]^T y`` of a block: everything least squares needs."""
-
-    name = "gram"
-    needs_y = True
-
-    def map(self, X: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        A = np.hstack([np.asarray(X, dtype=np.float64), np.ones((len(X), 1))])
-        return A.T @ A, A.T @ np.asarray(y, dtype=np.float64).ravel()
-
-    def merge(self, a: Any, b: Any) -> Any:
-        return a[0] + b[0], a[1] + b[1]
+def _cluster_memory(client: Any) -> tuple[int, int]:
+    """``(total, smallest worker)`` memory limit in bytes (0 when unknown)."""
+    limits = [w.get("memory_limit", 0) or 0 for w in client.scheduler_info(n_workers=-1)["workers"].values()]
+    return (sum(limits), min(limits)) if limits else (0, 0)
 
 
-def _persisted(data: Data, persist: bool | str) -> Data:
-    """``data`` with X (and y) held in worker memory when it fits (or when asked)."""
-    try:
-        from distributed import get_client
+def _placement(nbytes: int, persist: bool | str, client: Any) -> str:
+    """``"one-task"``, ``"persisted"`` or ``"streamed"``."""
+    if persist is True:
+        return "persisted"
+    if persist is False:
+        return "streamed"
+    if persist != "auto":
+        raise SchemaError(f"persist must be 'auto', True or False, not {persist!r}")
+    total, smallest = _cluster_memory(client) if client is not None else (0, 0)
+    limit = ONE_TASK_BYTES if not smallest else min(ONE_TASK_BYTES, smallest // 4)
+    if nbytes <= limit:
+        return "one-task"
+    if client is not None and (total == 0 or nbytes < 0.5 * total):
+        return "persisted"
+    return "streamed"
 
-        client = get_client()
-    except ValueError:
-        return data
-    if persist == "auto":
-        mem = sum(w.get("memory_limit", 0) or 0 for w in client.scheduler_info(n_workers=-1)["workers"].values())
-        persist = mem == 0 or data.X.nbytes < 0.5 * mem
-    if persist:
-        data = Data(**{**vars(data)})
-        data.X, data.y = client.persist([data.X, data.y])
-    return data
+
+def _follow(client: Any, fut: Any, run: str, bar: Any) -> dict[str, Any]:
+    """Wait for a fit running as one worker task, moving the bar from its published metrics."""
+    from distributed import wait
+
+    from daskscale.monitor import recent_metrics
+
+    seen = 0
+    while not fut.done():
+        try:
+            wait(fut, timeout=0.25)
+        except Exception:  # noqa: BLE001 - distributed's own TimeoutError type
+            pass
+        if fut.done():
+            break
+        try:
+            msgs = recent_metrics(client, run=run)
+        except Exception:  # noqa: BLE001 - the bar is cosmetic; the result is what matters
+            msgs = []
+        for m in msgs[seen:]:
+            if "iteration" in m:
+                bar.update(m["iteration"] - bar.n)
+                bar.set_postfix({"loss": f"{m['loss']:.6g}", "grad": f"{m['grad_max']:.1e}"}, refresh=False)
+        seen = len(msgs)
+    return fut.result()
 
 
 class _GLM(BaseEstimator):
-    kind = "logistic"
+    _kind = "logistic"
 
-    def _objective(self, data: Data, mean: np.ndarray, scale: np.ndarray, lam: float, classes: Any,
-                   n_out: int) -> Any:
-        p = data.n_features
-        n = float(data.n_rows)
-        # penalty on the original-unit coefficients w = v / scale (intercept unpenalised)
-        pen = np.tile(np.append(1.0 / scale ** 2, 0.0), n_out)
+    def _strength(self) -> float:
+        raise NotImplementedError
 
-        def fun(v: np.ndarray) -> tuple[float, np.ndarray]:
-            kind = "multinomial" if n_out > 1 else self.kind
-            loss, grad = reduce(data, [LossGradient(kind, v, mean, scale, classes)])["loss_grad"]
-            self.n_evaluations_ += 1
-            return loss / n + 0.5 * lam * float(np.sum(pen * v * v)), grad / n + lam * pen * v
+    def _run(self, data: Data, classes: Any, checked: bool, arrays: tuple | None) -> dict[str, Any]:
+        """The fit where it belongs (one task / persisted / streamed), with a bar and metrics."""
+        client = current_client()
+        spec = Spec(self._kind, self._strength(), float(self.tol), int(self.max_iter), data.row_chunks,
+                    data.source or "X", classes, not checked)
+        nbytes = data.n_rows * data.n_features * (4 if data.X.dtype == np.float32 else 8)
+        self.placement_ = _placement(nbytes, self.persist, client)
+        run = f"exact-{self._kind}-{uuid.uuid4().hex[:8]}"
+        pub = MetricsPublisher(run, client=client)
+        with progress(total=int(self.max_iter), desc=type(self).__name__, unit="iter",
+                      disable=None if self.progress else True) as bar:
+            def on_iter(it: int, f: float, g: float) -> None:
+                bar.update(1)
+                bar.set_postfix({"loss": f"{f:.6g}", "grad": f"{g:.1e}"}, refresh=False)
+                pub.publish(iteration=it, loss=f, grad_max=g)
 
-        return fun, n_out * (p + 1)
+            if self.placement_ == "one-task" and client is None:
+                X, y = arrays if arrays is not None else (data.X.compute(), data.y.compute())
+                return fit_arrays(X, y, spec, on_iter=on_iter)
+            if self.placement_ == "one-task":
+                import dask
 
-    def _solve(self, X: Any, y: Any, lam: float, classes: Any, n_out: int) -> Data:
-        data = X if isinstance(X, Data) else as_data(X, y, require_y=True)
-        data = _persisted(data, self.persist)
+                task = dask.delayed(fit_arrays, pure=False)(data.X, data.y, spec, run)
+                return _follow(client, client.compute(task), run, bar)
+            return fit_blocks(data, spec, persist=self.placement_ == "persisted", client=client, on_iter=on_iter)
+
+    def _fit(self, X: Any, y: Any) -> dict[str, Any]:
         t0 = time.perf_counter()
-        mom = reduce(data, [Moments()])["moments"]
-        mean = np.asarray(mom["mean"], dtype=float)
-        scale = np.asarray(mom["std"], dtype=float)
-        scale[~np.isfinite(scale) | (scale < 1e-12)] = 1.0
-        self.n_evaluations_ = 0
-        fun, size = self._objective(data, mean, scale, lam, classes, n_out)
-        res = minimize(fun, np.zeros(size), jac=True, method="L-BFGS-B",
-                       options={"maxiter": self.max_iter, "gtol": self.tol, "ftol": 64 * np.finfo(float).eps})
-        p = data.n_features
-        V = res.x.reshape(n_out, p + 1)
-        coef = V[:, :p] / scale
-        self.coef_ = coef
-        self.intercept_ = V[:, p] - coef @ mean
-        self.n_iter_ = np.array([res.nit])
-        self.converged_ = bool(res.success)
+        data, arrays, classes = self._accept(X, y)
+        out = self._run(data, classes, arrays is not None, arrays)
+        self.n_features_in_ = data.n_features
+        self.n_evaluations_ = out["n_evaluations"]
+        self.converged_ = bool(out["converged"])
+        self.objective_ = float(out["objective"])
         self.fit_seconds_ = time.perf_counter() - t0
-        self.n_features_in_ = p
-        return data
-
-    def _eta(self, X: Any) -> np.ndarray:
-        if not hasattr(self, "coef_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(X, y) first")
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise SchemaError(f"X has shape {X.shape}; the model was fitted on {self.n_features_in_} features")
-        return X @ self.coef_.T + self.intercept_
+        if not self.converged_:
+            warnings.warn(
+                f"{type(self).__name__} did not converge in {out['n_iter']} iterations (largest gradient component "
+                f"{out['grad_max']:.2e} > tol={self.tol:g}; {out['message']}). Increase max_iter, or loosen tol",
+                ConvergenceWarning, stacklevel=3)
+        return out
 
 
-class ExactLogisticRegression(ClassifierMixin, _GLM):
-    """L2 logistic regression (sklearn's objective) by L-BFGS over blockwise loss/gradient.
+class ExactLogisticRegression(SolverIO, ClassifierMixin, _GLM):
+    """L2 logistic regression (scikit-learn's objective) by preconditioned L-BFGS over row blocks.
 
     Parameters
     ----------
     C : float
         Inverse regularisation strength, as in ``sklearn.linear_model.LogisticRegression``.
-    tol, max_iter : L-BFGS gradient tolerance and iteration cap.
-    persist : bool or "auto"
-        Keep X in worker memory between iterations ("auto": if it fits in half the cluster).
+    tol : float
+        Stop when the largest gradient component (original units) is at most ``tol``:
+        scikit-learn's lbfgs ``gtol`` (same default).
+    max_iter : int
+        Iteration cap (scikit-learn's default); a :class:`~sklearn.exceptions.ConvergenceWarning`
+        when reached.
+    persist : "auto", True or False
+        Where the fit runs (module docstring).
+    progress : bool
+        Show a bar of iterations with the loss and gradient (metrics also go to the dashboard).
+
+    Attributes
+    ----------
+    coef_, intercept_, classes_, n_iter_ (array of one), converged_, n_evaluations_,
+    objective_, placement_ ("one-task", "persisted" or "streamed"), fit_seconds_
 
     Examples
     --------
     >>> import numpy as np
     >>> X = np.random.default_rng(0).normal(size=(200, 3)); y = (X[:, 0] > 0).astype(int)
-    >>> ExactLogisticRegression().fit(X, y).score(X, y) > 0.95
+    >>> ExactLogisticRegression(progress=False).fit(X, y).score(X, y) > 0.95
     True
     """
 
-    def __init__(self, C: float = 1.0, *, tol: float = 1e-8, max_iter: int = 500, persist: bool | str = "auto"):
+    def __init__(self, C: float = 1.0, *, tol: float = 1e-4, max_iter: int = 100, persist: bool | str = "auto",
+                 progress: bool = True):
         self.C = C
         self.tol = tol
         self.max_iter = max_iter
         self.persist = persist
+        self.progress = progress
+
+    def _strength(self) -> float:
+        return float(self.C)
 
     def fit(self, X: Any, y: Any = None) -> "ExactLogisticRegression":
-        data = X if isinstance(X, Data) else as_data(X, y, require_y=True)
-        classes = classes_of(data)
-        if len(classes) < 2:
-            raise SchemaError(f"the target has one class {classes.tolist()}: logistic regression needs two or more")
-        self.classes_ = classes
-        self._solve(data, None, 1.0 / (self.C * data.n_rows), classes, 1 if len(classes) == 2 else len(classes))
+        out = self._fit(X, y)
+        self.classes_ = np.asarray(out["classes"])
+        self.coef_, self.intercept_ = out["coef"], out["intercept"]
+        self.n_iter_ = np.array([out["n_iter"]])
         return self
 
-    def decision_function(self, X: Any) -> np.ndarray:
-        eta = self._eta(X)
-        return eta[:, 0] if eta.shape[1] == 1 else eta
+    def decision_function(self, X: Any) -> Any:
+        return self._apply(X, "decision")
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        eta = self._eta(X)
-        if eta.shape[1] == 1:
-            p1 = expit(eta[:, 0])
-            return np.column_stack([1 - p1, p1])
-        return np.exp(eta - logsumexp(eta, axis=1, keepdims=True))
+    def predict_proba(self, X: Any) -> Any:
+        return self._apply(X, "proba")
 
-    def predict(self, X: Any) -> np.ndarray:
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+    def predict_log_proba(self, X: Any) -> Any:
+        return np.log(self.predict_proba(X))
+
+    def predict(self, X: Any) -> Any:
+        return self._apply(X, "predict")
 
 
-class ExactPoissonRegression(RegressorMixin, _GLM):
-    """Poisson regression with log link and L2 (sklearn ``PoissonRegressor``'s objective).
+class ExactPoissonRegression(SolverIO, RegressorMixin, _GLM):
+    """Poisson regression with log link and L2 (scikit-learn ``PoissonRegressor``'s objective).
+
+    Parameters as :class:`ExactLogisticRegression`, with ``alpha`` (the L2 strength per mean
+    loss, as in ``PoissonRegressor``) instead of ``C``; ``n_iter_`` is an int.
 
     Examples
     --------
     >>> import numpy as np
     >>> X = np.random.default_rng(0).normal(size=(300, 2)); y = np.random.default_rng(1).poisson(np.exp(X[:, 0]))
-    >>> ExactPoissonRegression(alpha=0.0).fit(X, y).coef_.round(0).tolist()
+    >>> ExactPoissonRegression(alpha=0.0, progress=False).fit(X, y).coef_.round(0).tolist()
     [1.0, 0.0]
     """
 
-    kind = "poisson"
+    _kind = "poisson"
 
-    def __init__(self, alpha: float = 1.0, *, tol: float = 1e-8, max_iter: int = 500, persist: bool | str = "auto"):
+    def __init__(self, alpha: float = 1.0, *, tol: float = 1e-4, max_iter: int = 100,
+                 persist: bool | str = "auto", progress: bool = True):
         self.alpha = alpha
         self.tol = tol
         self.max_iter = max_iter
         self.persist = persist
+        self.progress = progress
+
+    def _strength(self) -> float:
+        return float(self.alpha)
 
     def fit(self, X: Any, y: Any = None) -> "ExactPoissonRegression":
-        self._solve(X, y, float(self.alpha), None, 1)
-        self.coef_, self.intercept_ = self.coef_[0], float(self.intercept_[0])
+        out = self._fit(X, y)
+        self.coef_, self.intercept_ = out["coef"][0], float(out["intercept"][0])
+        self.n_iter_ = int(out["n_iter"])
         return self
 
-    def predict(self, X: Any) -> np.ndarray:
-        return np.exp(np.asarray(X, dtype=np.float64) @ self.coef_ + self.intercept_)
+    def predict(self, X: Any) -> Any:
+        return self._apply(X, "exp")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.positive_only = True
+        return tags
 
 
-class ExactLinearRegression(RegressorMixin, BaseEstimator):
+class ExactLinearRegression(SolverIO, RegressorMixin, BaseEstimator):
     """Ridge (``alpha > 0``) or ordinary least squares in closed form from one Gram pass.
 
     Minimises ``||y - Xw - b||^2 + alpha ||w||^2`` (sklearn ``Ridge``; intercept unpenalised).
+    The pass also checks the values (NaN / inf named by block and row).
 
     Examples
     --------
@@ -246,14 +266,23 @@ class ExactLinearRegression(RegressorMixin, BaseEstimator):
     ([2.0, -1.0], 3.0)
     """
 
+    _kind = "linear"
+
     def __init__(self, alpha: float = 1.0, *, persist: bool | str = False):
         self.alpha = alpha
+        # kept for one interface across the solvers: a one-pass fit reads the data once either way
         self.persist = persist
 
     def fit(self, X: Any, y: Any = None) -> "ExactLinearRegression":
-        data = X if isinstance(X, Data) else as_data(X, y, require_y=True)
         t0 = time.perf_counter()
-        G, b = reduce(data, [Gram()])["gram"]
+        data, _, _ = self._accept(X, y)
+        ref = np.nan_to_num(np.asarray(data.X[:1].compute(), dtype=np.float64).ravel(), nan=0.0, posinf=0.0,
+                            neginf=0.0)
+        dtype = np.float32 if data.X.dtype == np.float32 else np.float64
+        Xl = data.X.map_blocks(layout_block, ref, dtype=dtype)
+        out = reduce(Data(Xl, data.y), [Gram(), Finite()])
+        raise_if_not_finite(out["finite"], Spec("linear", 0.0, 0.0, 0, data.row_chunks, data.source or "X"))
+        G, b = out["gram"]
         p = data.n_features
         n = G[p, p]
         mx, my = G[p, :p] / n, b[p] / n
@@ -264,12 +293,10 @@ class ExactLinearRegression(RegressorMixin, BaseEstimator):
             w = np.linalg.solve(A, rhs)
         except np.linalg.LinAlgError:
             w = np.linalg.lstsq(A, rhs, rcond=None)[0]
-        self.coef_, self.intercept_ = w, float(my - mx @ w)
+        self.coef_, self.intercept_ = w, float(my - (mx + ref) @ w)
         self.n_features_in_ = p
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
-    def predict(self, X: Any) -> np.ndarray:
-        if not hasattr(self, "coef_"):
-            raise NotFittedError("ExactLinearRegression is not fitted: call fit(X, y) first")
-        return np.asarray(X, dtype=np.float64) @ self.coef_ + self.intercept_
+    def predict(self, X: Any) -> Any:
+        return self._apply(X, "identity")
