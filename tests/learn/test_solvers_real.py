@@ -1,7 +1,10 @@
 """The exact logistic solver on raw real tables (as shipped in datasets/, unscaled): converged,
 at scikit-learn's tight-tolerance optimum, on the cluster (one task where the data is).
 
-Both sides run with the same tight settings (tol=1e-10, max_iter=10000): at the default
+The reference is scikit-learn's Newton solver at a tight tolerance (``newton-cholesky``,
+tol=1e-10): it reaches a lower objective than its lbfgs at the same settings, in seconds where
+lbfgs takes minutes (4,111 and 8,837 iterations on breast_cancer and wine). Ours runs with
+tol=1e-10, max_iter=10000: at the default
 tol=1e-4 (scikit-learn's, same meaning) neither side is within 1e-6 of the optimum on digits,
 and scikit-learn's defaults do not converge on any of the three raw tables.
 """
@@ -46,7 +49,7 @@ def _table_and_optimum(name):
         X = df.to_numpy(dtype=np.float64)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            ref = LogisticRegression(tol=1e-10, max_iter=10000).fit(X, y)
+            ref = LogisticRegression(solver="newton-cholesky", tol=1e-10, max_iter=10000).fit(X, y)
         _REFS[name] = (X, y, _objective(X, y, ref.coef_, ref.intercept_, 1.0))
     return _REFS[name]
 
