@@ -18,7 +18,8 @@
   resets it, ``client.run(peak_memory)`` after reads it) to learn what a step really peaked at.
 
 Conventions for metric names, so every trainer shows up the same way on the dashboard:
-``loss``, ``score``, ``rows_per_s``, ``rows``, ``epoch``, ``block``; an event message has
+``loss``, ``score``, ``rows_per_s``, ``rows``, ``rows_seen``, ``epoch``, ``epochs_total``,
+``blocks_done``, ``blocks_total``; an event message has
 ``event`` (e.g. ``"drift"``) and whatever describes it (``row``, ``detector``).
 """
 

@@ -187,7 +187,8 @@ def _train(est: Any, reader: Any, plan: dict[str, Any], state: dict[str, Any], *
             hist.add_block(**row)
             state["history"] = hist.as_dict()
             if publish:
-                publish(blocks_done=state["blocks_done"], **row)
+                publish(blocks_done=state["blocks_done"], blocks_total=plan["epochs"] * len(plan["train"]),
+                        epochs_total=plan["epochs"], **row)
             if on_unit:
                 on_unit(row)
             if every and plan.get("checkpoint") and state["blocks_done"] // every > before // every:
