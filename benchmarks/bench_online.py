@@ -227,8 +227,8 @@ class OnlineRealStreams:
     timeout = 900
     number = 1
     repeat = 1
-    #: micro-batch size: smaller keeps the model closer to the stream (accuracy), larger is faster
-    MAX_BATCH = 16
+    #: micro-batch size: the learner's default (``daskscale.online.events.DEFAULT_MAX_BATCH``)
+    MAX_BATCH = 32
 
     def setup(self, stream, event_rows):
         import daskscale.online  # noqa: F401 - imports are not part of either side's timing

@@ -13,6 +13,9 @@ from daskscale.errors import InputTypeError
 
 CHECKPOINT_FILE = "learner.skops"
 
+#: models of counts or binary indicators: scaled (negative) features are not theirs to learn
+COUNT_MODELS = frozenset({"multinomial-nb", "bernoulli-nb"})
+
 # used only if daskscale.learn.estimators is unavailable
 _FALLBACK = {
     "sgd-classifier": ("sklearn.linear_model", "SGDClassifier", {"loss": "log_loss"}),
@@ -40,6 +43,21 @@ def build_estimator(name: str, seed: int = 0) -> Any:
     return est
 
 
+def preprocess_for(model: str, preprocess: str | None) -> str | None:
+    """The learner's ``preprocess=`` for ``--model`` and ``--preprocess`` (``None``: the model's default).
+
+    Online standard scaling for every model but the naive Bayes ones of counts, which take
+    the features as they come; asking to scale for those is refused (scaled features are
+    negative, which ``MultinomialNB`` rejects and ``BernoulliNB`` would binarise at 0).
+    """
+    if preprocess is None:
+        preprocess = "none" if model in COUNT_MODELS else "standard"
+    if preprocess == "standard" and model in COUNT_MODELS:
+        raise click.BadParameter(f"{model} learns counts or indicators, not scaled features: use --preprocess none",
+                                 param_hint="--preprocess")
+    return None if preprocess == "none" else preprocess
+
+
 def _line(rec: dict[str, Any], rows: int) -> str:
     acc = rec.get("accuracy")
     parts = [f"batch {rec['batch']:>5}", f"rows {rows:>10,}"]
@@ -54,6 +72,9 @@ def _line(rec: dict[str, Any], rows: int) -> str:
 @click.command()
 @click.option("--source", required=True, type=click.Path(exists=True), help="A daskscale store or a folder of files.")
 @click.option("--model", default="sgd-classifier", show_default=True, help="Estimator name (needs partial_fit).")
+@click.option("--preprocess", type=click.Choice(["standard", "none"]), default=None,
+              help="Online feature scaling before the model [default: standard; none for multinomial-nb and "
+                   "bernoulli-nb]. A resumed checkpoint keeps its own.")
 @click.option("--checkpoint", "checkpoint_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for the checkpoint; resumes from it if one is there.")
 @click.option("--follow", is_flag=True, help="Keep waiting for new rows / files until the writer closes the stream.")
@@ -73,7 +94,7 @@ def _line(rec: dict[str, Any], rows: int) -> str:
 @click.option("--dashboard/--no-dashboard", default=True, show_default=True,
               help="Publish metrics to a Dask scheduler (a local one unless --scheduler).")
 @cluster_options
-def stream(source: str, model: str, checkpoint_dir: str, follow: bool, batch_size: int | None, detector: str,
+def stream(source: str, model: str, preprocess: str | None, checkpoint_dir: str, follow: bool, batch_size: int | None, detector: str,
            reaction: str, rate: float | None, target: str, settle_seconds: float, idle_timeout: float | None,
            checkpoint_every: int, max_batches: int | None, seed: int, dashboard: bool, scheduler: str | None,
            workers: int | None, memory_limit: str | None) -> None:
@@ -82,6 +103,7 @@ def stream(source: str, model: str, checkpoint_dir: str, follow: bool, batch_siz
     from daskscale.storage.store import is_store
 
     ckpt = Path(checkpoint_dir) / CHECKPOINT_FILE
+    scaling = preprocess_for(model, preprocess)
     if is_store(source):
         src = (ReplaySource(source, batch_size=batch_size, rate=rate) if rate and not follow else
                StoreSource(source, batch_size=batch_size, follow=follow, idle_timeout=idle_timeout))
@@ -96,7 +118,8 @@ def stream(source: str, model: str, checkpoint_dir: str, follow: bool, batch_siz
             learner = OnlineLearner.load(ckpt)
             click.echo(f"resuming from {ckpt}: {learner.n_batches_} batches, {learner.n_rows_:,} rows learned")
         else:
-            learner = OnlineLearner(build_estimator(model, seed), drift_detector=None if detector == "none" else detector,
+            learner = OnlineLearner(build_estimator(model, seed), preprocess=scaling,
+                                    drift_detector=None if detector == "none" else detector,
                                     reaction=None if reaction == "none" else reaction, publish=conn is not None)
         learner.publish = conn is not None
         events = len(learner.events_)

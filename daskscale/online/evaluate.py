@@ -2,7 +2,9 @@
 
 For each micro-batch: build the features with the preprocessing steps as they were BEFORE
 the batch, predict, then update the steps with the batch, build its features again with the
-updated steps, and ``partial_fit`` the model on them; the metrics get the predictions, the
+updated steps, and ``partial_fit`` the model on them (a model with ``predict_then_learn``,
+:class:`~daskscale.online.linear.OnlineLogisticRegression`, does both in one step, each row
+predicted after the rows before it in the batch); the metrics get the predictions, the
 batch's arrival and lag (:class:`~daskscale.online.metrics.PrequentialMetrics`). Every row
 is predicted before anything (model or scaler) has learned from it.
 
@@ -130,17 +132,22 @@ def prequential(batches: Iterable[Any], model: Any, *, features: Features | None
             cats = getattr(b, "categories", None)
             y = np.asarray(b.y)
             y_pred = None
-            if trained:
+            if trained and hasattr(model, "predict_then_learn"):
+                # each row predicted after the rows before it in the batch (first order), then learned
                 Xp = features.transform(b.X, cats)
-                y_pred = linear_predict(model, Xp)
-                if y_pred is None:
-                    y_pred = model.predict(Xp)
-            Xt = features.partial_fit(b.X, cats).transform(b.X, cats)
-            if trained:
-                model.partial_fit(Xt, y)
+                y_pred = model.predict_then_learn(Xp, features.partial_fit(b.X, cats).transform(b.X, cats), y)
             else:
-                model.partial_fit(Xt, y, classes=np.unique(y) if classes is None else classes)
-                trained = True
+                if trained:
+                    Xp = features.transform(b.X, cats)
+                    y_pred = linear_predict(model, Xp)
+                    if y_pred is None:
+                        y_pred = model.predict(Xp)
+                Xt = features.partial_fit(b.X, cats).transform(b.X, cats)
+                if trained:
+                    model.partial_fit(Xt, y)
+                else:
+                    model.partial_fit(Xt, y, classes=np.unique(y) if classes is None else classes)
+                    trained = True
             metrics.update(y, y_pred, arrived=b.arrived, learned=time.perf_counter(),
                            lag_rows=getattr(b, "lag_rows", None))
     return PrequentialResult(model, features, metrics)

@@ -10,7 +10,7 @@ import pytest
 from daskscale.datasets.real import load_stream
 from daskscale.online import DDM, EventSource, OnlineLearner, RiverClassifier
 from daskscale.online.evaluate import Features, prequential
-from daskscale.online.events import EventBatcher
+from daskscale.online.events import DEFAULT_MAX_BATCH, EventBatcher
 from daskscale.online.linear import OnlineLogisticRegression
 from daskscale.online.preprocess import OnlineOneHot
 
@@ -49,7 +49,7 @@ def test_accuracy_on_each_shipped_stream_is_within_half_a_point_of_rivers_pipeli
         river.learn_one(d, bool(yi))
     events = [dict(enumerate(r), y=t) for r, t in zip(X.tolist(), y.tolist())]
     ol = OnlineLearner(publish=False).run(events)  # the default micro-batch size
-    assert ol.summary()["max_lag_rows"] == 16
+    assert ol.summary()["max_lag_rows"] == DEFAULT_MAX_BATCH == 32
     assert 100 * ol.cumulative_accuracy >= 100 * acc.get() - 0.5, (ol.cumulative_accuracy, acc.get())
 
 

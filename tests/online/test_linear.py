@@ -58,3 +58,52 @@ def test_a_late_third_class_gets_its_own_row_and_the_binary_model_is_kept():
     p = m.predict_proba(X[:50])
     assert p.shape == (50, 3) and np.allclose(p.sum(axis=1), 1)
     assert (m.predict(X[:300]) == late[:300]).mean() > 0.8
+
+
+def test_predict_then_learn_predicts_each_row_as_one_row_sgd_would_have():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(4200, 4))
+    y = (X @ [1.0, -2.0, 0.5, 0.0] + rng.normal(size=4200) > 0).astype(int)
+    # a learning rate large enough that 32 rows of steps move the decisions often
+    lr, start = 0.2, 200
+    ref = OnlineLogisticRegression(learning_rate=lr, step_rows=1).partial_fit(X[:start], y[:start], classes=[0, 1])
+    seq = []
+    for i in range(start, len(X)):
+        seq.append(ref.predict(X[i:i + 1])[0])
+        ref.partial_fit(X[i:i + 1], y[i:i + 1])
+    seq = np.array(seq)
+    corrected, stale = [], []
+    a = OnlineLogisticRegression(learning_rate=lr).partial_fit(X[:start], y[:start], classes=[0, 1])
+    b = OnlineLogisticRegression(learning_rate=lr).partial_fit(X[:start], y[:start], classes=[0, 1])
+    for s in range(start, len(X), 32):
+        Xb, yb = X[s:s + 32], y[s:s + 32]
+        corrected.append(a.predict_then_learn(Xb, Xb, yb))
+        stale.append(b.predict(Xb))
+        b.partial_fit(Xb, yb)
+    wrong_corrected = np.count_nonzero(np.concatenate(corrected) != seq)
+    wrong_stale = np.count_nonzero(np.concatenate(stale) != seq)
+    assert wrong_corrected * 4 < wrong_stale, (wrong_corrected, wrong_stale)
+    # and the weights stay those of one-row SGD, to first order
+    np.testing.assert_allclose(a.coef_, ref.coef_, rtol=0.05)
+
+
+def test_predict_then_learn_uses_only_the_rows_before_each_row():
+    rng = np.random.default_rng(6)
+    X, y = rng.normal(size=(300, 3)), rng.integers(0, 2, 300)
+    base = OnlineLogisticRegression(learning_rate=0.5).partial_fit(X[:268], y[:268], classes=[0, 1])
+    Xb, yb = X[268:], y[268:]
+    ref_model = OnlineLogisticRegression(learning_rate=0.5).partial_fit(X[:268], y[:268], classes=[0, 1])
+    ref = ref_model.predict_then_learn(Xb, Xb, yb)
+    for k in (5, 17, 31):  # change row k's label and features: rows before k are predicted the same
+        Xc, yc = Xb.copy(), yb.copy()
+        Xc[k] *= -3
+        yc[k:] = 1 - yc[k:]
+        m = OnlineLogisticRegression(learning_rate=0.5).partial_fit(X[:268], y[:268], classes=[0, 1])
+        got = m.predict_then_learn(Xc, Xc, yc)
+        np.testing.assert_array_equal(got[:k], ref[:k])
+    # the first row of a batch is predicted by the weights before it; one row is exactly predict
+    assert ref[0] == base.predict(Xb[:1])[0]
+    one = OnlineLogisticRegression(learning_rate=0.5).partial_fit(X[:268], y[:268], classes=[0, 1])
+    assert one.predict_then_learn(Xb[:1], Xb[:1], yb[:1])[0] == base.predict(Xb[:1])[0]
+    base.partial_fit(Xb[:1], yb[:1])
+    np.testing.assert_array_equal(one.coef_, base.coef_)
