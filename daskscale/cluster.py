@@ -188,6 +188,18 @@ def hide_task_failure_logs(client: Client) -> None:
     _hide_here()  # in-process workers (processes=False) log here
 
 
+def _silence_distributed() -> None:
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+
+
+def _quiet_shutdown(client: Client) -> None:
+    for nanny in (False, True):
+        try:
+            client.run(_silence_distributed, nanny=nanny)
+        except Exception:  # noqa: BLE001 - a cluster already going down has nothing left to say
+            pass
+
+
 def _free_port(preferred: int) -> int:
     with socket.socket() as s:
         try:
@@ -233,7 +245,14 @@ class Connection:
         self.close()
 
     def close(self) -> None:
-        """Close the client, and the cluster if this connection started it."""
+        """Close the client, and the cluster if this connection started it.
+
+        The processes of a cluster this connection started are told to log only critical
+        records first: distributed's shutdown races (a worker's heartbeat to a scheduler that
+        already closed) would otherwise print tracebacks on the user's terminal at exit.
+        """
+        if self.cluster is not None:
+            _quiet_shutdown(self.client)
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()

@@ -82,8 +82,9 @@ def describe(store: str, quantiles: list[float] | None, bins: int | str | None, 
     from daskscale.reduce.describe import describe as run
 
     with open_cluster(scheduler, workers, memory_limit, quiet=True):
-        table = run(store, quantiles=quantiles, bins=bins, correlation=correlation, progress=not as_json,
-                    output="frame")
+        # a bar only where someone watches it (a terminal), never inside --json output
+        table = run(store, quantiles=quantiles, bins=bins, correlation=correlation,
+                    progress=False if as_json else None, output="frame")
     extras = table.attrs.get("daskscale", {})
     if as_json:
         out = {"n_rows": extras.get("n_rows"), "statistics": json.loads(table.to_json(orient="index", double_precision=15))}
