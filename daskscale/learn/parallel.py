@@ -34,14 +34,13 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import dask
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
-from sklearn.utils.metaestimators import available_if
 
 from daskscale.errors import ClusterError, InputTypeError, SchemaError
 from daskscale.reduce import Reducer
 from daskscale.learn.blocks import blocks_on_heap, make_reader
 from daskscale.learn.local import LOCAL_WORKER, LocalExecutor, executor, in_process
-from daskscale.learn.predict import apply_method, classes_of, score_method
-from daskscale.learn.prep import check_nan_option, delegate_tags, fit_data
+from daskscale.learn.predict import DelegatingPredictor, classes_of
+from daskscale.learn.prep import check_nan_option, fit_data
 from daskscale.monitor import progress
 from daskscale.storage.convert import Data, aligned
 
@@ -285,11 +284,7 @@ class _Round:
     start: Any
 
 
-def _has(name: str) -> Callable[[Any], bool]:
-    return lambda self: hasattr(getattr(self, "estimator_", None) or self.estimator, name)
-
-
-class ParameterAveraging(MetaEstimatorMixin, BaseEstimator):
+class ParameterAveraging(DelegatingPredictor, MetaEstimatorMixin, BaseEstimator):
     """Data-parallel fit: one replica per worker, merged by rows-weighted parameter averaging.
 
     Parameters
@@ -525,27 +520,3 @@ class ParameterAveraging(MetaEstimatorMixin, BaseEstimator):
         if not ok and not isinstance(done.start, list):
             raise ClusterError(f"round {self.rounds_ + 1}: no replica finished within {self.timeout} s")
         return ok
-
-    # -------------------------------------------------------------- predict
-    def predict(self, X: Any) -> Any:
-        """Predict with the merged model (NumPy for in-memory input, else lazy and blockwise)."""
-        return apply_method(self, X, "predict", lambda A: self.estimator_.predict(A), fitted="estimator_")
-
-    @available_if(_has("predict_proba"))
-    def predict_proba(self, X: Any) -> Any:
-        """Class probabilities of the merged model (when the wrapped estimator has them)."""
-        return apply_method(self, X, "predict_proba", lambda A: self.estimator_.predict_proba(A),
-                            fitted="estimator_")
-
-    @available_if(_has("decision_function"))
-    def decision_function(self, X: Any) -> Any:
-        """Decision function of the merged model (when the wrapped estimator has one)."""
-        return apply_method(self, X, "decision_function", lambda A: self.estimator_.decision_function(A),
-                            fitted="estimator_")
-
-    def score(self, X: Any, y: Any = None) -> float:
-        """Accuracy (classifiers) or R^2 (regressors); blockwise for out-of-memory input."""
-        return score_method(self, X, y, fitted="estimator_")
-
-    def __sklearn_tags__(self) -> Any:
-        return delegate_tags(super().__sklearn_tags__(), self.estimator)

@@ -17,6 +17,7 @@ from typing import Any
 import dask.array as da
 import numpy as np
 from sklearn.base import is_classifier
+from sklearn.utils.metaestimators import available_if
 
 from daskscale.errors import NotFittedError, SchemaError
 from daskscale.reduce import Reducer, reduce
@@ -162,3 +163,48 @@ def score_method(est: Any, X: Any, y: Any = None, *, fitted: str) -> float:
         mixin = ClassifierMixin if is_classifier(est) else RegressorMixin
         return float(mixin.score(est, X, y))
     return float(score_blockwise(est, X, y))
+
+
+def _inner_has(name: str) -> Any:
+    """``available_if`` check: the fitted inner model (or, before fit, ``estimator``) has ``name``."""
+    return lambda self: hasattr(getattr(self, self._fitted_model, None) or self.estimator, name)
+
+
+class DelegatingPredictor:
+    """``predict``/``predict_proba``/``decision_function``/``score`` of a fitted inner model.
+
+    A meta-estimator sets ``_fitted_model`` to the attribute holding that model once fitted
+    (``"estimator_"``, ``"best_estimator_"``); each method goes through :func:`apply_method`
+    (NumPy in, NumPy out; blockwise otherwise), and the optional ones exist only when the inner
+    model (or, before fit, ``estimator``) has them. Tags follow ``estimator``.
+    """
+
+    _fitted_model = "estimator_"
+
+    def _inner(self) -> Any:
+        return getattr(self, self._fitted_model)
+
+    def predict(self, X: Any) -> Any:
+        """Predictions of the fitted model (NumPy in, NumPy out; else lazy and blockwise)."""
+        return apply_method(self, X, "predict", lambda A: self._inner().predict(A), fitted=self._fitted_model)
+
+    @available_if(_inner_has("predict_proba"))
+    def predict_proba(self, X: Any) -> Any:
+        """Class probabilities of the fitted model (when it has them)."""
+        return apply_method(self, X, "predict_proba", lambda A: self._inner().predict_proba(A),
+                            fitted=self._fitted_model)
+
+    @available_if(_inner_has("decision_function"))
+    def decision_function(self, X: Any) -> Any:
+        """Decision function of the fitted model (when it has one)."""
+        return apply_method(self, X, "decision_function", lambda A: self._inner().decision_function(A),
+                            fitted=self._fitted_model)
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Accuracy (classifiers) or R^2 (regressors); blockwise for out-of-memory input."""
+        return score_method(self, X, y, fitted=self._fitted_model)
+
+    def __sklearn_tags__(self) -> Any:
+        from daskscale.learn.prep import delegate_tags
+
+        return delegate_tags(super().__sklearn_tags__(), self.estimator)

@@ -25,16 +25,14 @@ import math
 import time
 from typing import Any, Mapping, Sequence
 
-import dask
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.model_selection import ParameterGrid, ParameterSampler
-from sklearn.utils.metaestimators import available_if
 
 from daskscale.errors import InputTypeError, SchemaError
 from daskscale.learn.local import executor, in_process
-from daskscale.learn.predict import apply_method, classes_of, score_method
-from daskscale.learn.prep import check_block, check_nan_option, delegate_tags, fit_data, where_block
+from daskscale.learn.predict import DelegatingPredictor, classes_of
+from daskscale.learn.prep import check_block, check_nan_option, fit_data, where_block
 from daskscale.storage.convert import aligned
 
 __all__ = ["SuccessiveHalvingSearch", "HyperbandSearch", "DEFAULT_BLOCKS"]
@@ -67,11 +65,9 @@ def _score(model: Any, xs: list[np.ndarray], ys: list[np.ndarray], wheres: list[
     return float(model.score(np.concatenate([X for X, _ in pairs]), np.concatenate([y for _, y in pairs])))
 
 
-def _has(name: str) -> Any:
-    return lambda self: hasattr(getattr(self, "best_estimator_", None) or self.estimator, name)
+class _Search(DelegatingPredictor, MetaEstimatorMixin, BaseEstimator):
+    _fitted_model = "best_estimator_"  # predict, score, ... use the best candidate
 
-
-class _Search(MetaEstimatorMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> "_Search":
         """Search on ``X``, ``y`` (anything :func:`~daskscale.storage.convert.as_data` accepts)."""
         if self.estimator is None or not hasattr(self.estimator, "partial_fit"):
@@ -91,7 +87,7 @@ class _Search(MetaEstimatorMixin, BaseEstimator):
         data = fit_data(self, X, y, classifier=is_classifier(self.estimator), batch_size=self.batch_size)
         if data.X.numblocks[0] < 2:
             if data.n_rows < 2:
-                raise SchemaError(f"X has 1 sample: the search needs >= 2 rows (one block held out for scoring)")
+                raise SchemaError("X has 1 sample: the search needs >= 2 rows (one block held out for scoring)")
             data.X = data.X.rechunk({0: -(-data.n_rows // min(DEFAULT_BLOCKS, data.n_rows))})
             data.y = data.y.rechunk({0: data.X.chunks[0]})
         nb = data.X.numblocks[0]
@@ -166,29 +162,6 @@ class _Search(MetaEstimatorMixin, BaseEstimator):
             self.__dict__.pop(name, None)
         if is_classifier(self.estimator):
             self.classes_ = self.best_estimator_.classes_
-
-    def predict(self, X: Any) -> Any:
-        """Predictions of the best candidate (NumPy in, NumPy out; else blockwise)."""
-        return apply_method(self, X, "predict", lambda A: self.best_estimator_.predict(A), fitted="best_estimator_")
-
-    @available_if(_has("predict_proba"))
-    def predict_proba(self, X: Any) -> Any:
-        """Class probabilities of the best candidate (when it has them)."""
-        return apply_method(self, X, "predict_proba", lambda A: self.best_estimator_.predict_proba(A),
-                            fitted="best_estimator_")
-
-    @available_if(_has("decision_function"))
-    def decision_function(self, X: Any) -> Any:
-        """Decision function of the best candidate (when it has one)."""
-        return apply_method(self, X, "decision_function", lambda A: self.best_estimator_.decision_function(A),
-                            fitted="best_estimator_")
-
-    def score(self, X: Any, y: Any = None) -> float:
-        """Score of the best candidate (accuracy or R^2); blockwise for out-of-memory input."""
-        return score_method(self, X, y, fitted="best_estimator_")
-
-    def __sklearn_tags__(self) -> Any:
-        return delegate_tags(super().__sklearn_tags__(), self.estimator)
 
 
 class SuccessiveHalvingSearch(_Search):
