@@ -9,9 +9,9 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    # mini-batch (daskscale.learn.incremental, daskscale.learn.blocks)
+    # mini-batch (daskscale.learn.incremental, daskscale.engine)
     "Incremental": "daskscale.learn.incremental",
-    "iter_blocks": "daskscale.learn.blocks",
+    "iter_blocks": "daskscale.engine.prefetch",
     "make_estimator": "daskscale.learn.estimators",
     # data parallelism
     "ParameterAveraging": "daskscale.learn.parallel",

@@ -2,7 +2,7 @@
 
 Where training runs (design choice): for a daskscale store on a distributed cluster, the
 whole loop runs as *one task on a worker* that reads the store's chunks itself with zarr
-(:class:`~daskscale.learn.blocks.ZarrReader`), with a prefetch thread. No block crosses the
+(:class:`~daskscale.engine.source.ZarrReader`), with a prefetch thread. No block crosses the
 network or is serialised, the scheduler sees one long task, and memory stays at about
 ``interleave + max(max_in_flight, interleave)`` blocks whatever the data size. Metrics go from that task to
 the scheduler's event log; the client shows them in a progress bar. NumPy/pandas inputs
@@ -26,14 +26,14 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from daskscale.errors import NotFittedError, SchemaError
-from daskscale.learn.blocks import ZarrReader, make_reader, split_blocks
+from daskscale.engine.loop import CHECKPOINT_FILE, Hooks, TrainPlan, TrainState, run, scale_rows
+from daskscale.engine.prefetch import split_blocks
+from daskscale.engine.source import Source
 from daskscale.learn.history import History
 from daskscale.learn.prep import Labels, kind_of, require_partial_fit
-from daskscale.learn.trainloop import CHECKPOINT_FILE, new_state, scale_rows, train
 from daskscale.monitor import METRICS_TOPIC, MetricsPublisher, advance_to, current_client, progress
 from daskscale.reduce import Moments, reduce
 from daskscale.reduce.base import states_of_blocks, finalize_all
-from daskscale.storage.convert import as_data
 
 __all__ = ["Incremental", "load_checkpoint"]
 
@@ -141,9 +141,9 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         kind = kind_of(self.estimator)
         if _in_memory(X):
             X, y = self._validate(X, y, reset=reset, kind=kind)
-        data = as_data(X, y, require_y=kind in ("classifier", "regressor"))
-        reader = make_reader(data, X, y)
-        train_b, val_b = split_blocks(reader.n_blocks, self.validation_fraction if validation else 0.0,
+        source = Source.of(X, y, require_y=kind in ("classifier", "regressor"))
+        data = source.data
+        train_b, val_b = split_blocks(source.n_blocks, self.validation_fraction if validation else 0.0,
                                       self.random_state)
         if classes is None and kind == "classifier":
             classes = self.classes if self.classes is not None else data.classes
@@ -154,11 +154,11 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             reducers.append(Moments())
         found: dict[str, Any] = {}
         if reducers:
-            if isinstance(reader, ZarrReader) or type(reader).__name__ == "DaskReader":
+            if source.kind != "memory":
                 found = reduce(data, reducers)  # one fused pass on the cluster
             else:
                 rs = {r.name: r for r in reducers}
-                found = finalize_all(rs, states_of_blocks(rs, (reader.read(i) for i in range(reader.n_blocks))))
+                found = finalize_all(rs, states_of_blocks(rs, (source.read(i) for i in range(source.n_blocks))))
         if "labels" in found:
             classes = found["labels"]
         mean = scale = None
@@ -167,85 +167,82 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             mean = np.nan_to_num(mom["mean"]).tolist()
             std = np.nan_to_num(mom["std"])
             scale = np.where(std > 0, std, 1.0).tolist()
-        plan = dict(kind=kind, classes=None if classes is None else np.asarray(classes).tolist(),
-                    mean=mean, scale=scale, train=train_b.tolist(), val=val_b.tolist(), epochs=int(self.epochs),
-                    batch_size=self.batch_size, shuffle=bool(self.shuffle), group=max(1, int(self.interleave)),
-                    max_in_flight=int(self.max_in_flight), seed=self.random_state, nan=self.nan,
-                    patience=self.patience, tol=float(self.tol),
-                    checkpoint=None if self.checkpoint is None else str(self.checkpoint),
-                    checkpoint_every=int(self.checkpoint_every), n_blocks=reader.n_blocks,
-                    n_features=data.n_features, n_rows=data.n_rows, features=data.feature_names)
-        return reader, plan
+        plan = TrainPlan(kind=kind, classes=None if classes is None else np.asarray(classes).tolist(),
+                         mean=mean, scale=scale, train=train_b.tolist(), val=val_b.tolist(), epochs=int(self.epochs),
+                         batch_size=self.batch_size, shuffle=bool(self.shuffle), group=max(1, int(self.interleave)),
+                         max_in_flight=int(self.max_in_flight), seed=self.random_state, nan=self.nan,
+                         patience=self.patience, tol=float(self.tol),
+                         checkpoint=None if self.checkpoint is None else str(self.checkpoint),
+                         checkpoint_every=int(self.checkpoint_every), n_blocks=source.n_blocks,
+                         n_features=data.n_features, n_rows=data.n_rows, features=data.feature_names)
+        return source, plan
 
-    def _place(self, reader: Any) -> Any:
+    def _place(self, source: Source) -> Any:
         if self.where not in ("auto", "client", "worker"):
             raise SchemaError(f"where must be 'auto', 'client' or 'worker', not {self.where!r}")
         client = current_client()
-        if self.where == "worker" and (client is None or not isinstance(reader, ZarrReader)):
+        if self.where == "worker" and (client is None or source.kind != "store"):
             raise SchemaError("where='worker' needs a daskscale store path with its own target (not a separate y) "
                               "and a distributed client")
-        if self.where == "client" or not isinstance(reader, ZarrReader):
+        if self.where == "client" or source.kind != "store":
             return None
         return client
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Any = None, *, resume: str | os.PathLike | None = None) -> "Incremental":
         """Train from scratch (or from the checkpoint ``resume``) for ``epochs`` epochs."""
-        reader, plan = self._prepare(X, y, validation=True)
+        source, plan = self._prepare(X, y, validation=True)
         if resume is not None:
-            est, saved, state = load_checkpoint(resume)
+            est, saved, saved_state = load_checkpoint(resume)
             for key in ("n_blocks", "train", "val", "seed", "batch_size", "group", "shuffle", "kind"):
-                if saved.get(key) != plan.get(key):
+                if saved.get(key) != getattr(plan, key):
                     raise SchemaError(f"checkpoint {resume} was made with {key}={saved.get(key)!r} but this fit "
-                                      f"has {key}={plan.get(key)!r}: resume with the same data and parameters")
-            plan = {**plan, "classes": saved["classes"], "mean": saved["mean"], "scale": saved["scale"]}
+                                      f"has {key}={getattr(plan, key)!r}: resume with the same data and parameters")
+            plan.classes, plan.mean, plan.scale = saved["classes"], saved["mean"], saved["scale"]
+            state = TrainState.from_dict({"fitted": saved_state.get("blocks_done", 0) > 0, **saved_state})
         else:
-            est, state = clone(self.estimator), new_state()
-        self._run(est, reader, plan, state)
+            est, state = clone(self.estimator), TrainState()
+        self._run(est, source, plan, state)
         return self
 
     def partial_fit(self, X: Any, y: Any = None, classes: Any = None) -> "Incremental":
         """One more pass over the blocks of ``X`` (no validation, no early stopping)."""
         first = not hasattr(self, "estimator_")
-        reader, plan = self._prepare(X, y, validation=False, reset=first,
+        source, plan = self._prepare(X, y, validation=False, reset=first,
                                      classes=classes if first else getattr(self, "classes_", None))
-        plan["epochs"], plan["checkpoint"] = 1, None
+        plan.epochs, plan.checkpoint = 1, None
         if not first:
-            if plan["n_features"] != self.n_features_in_:
-                raise SchemaError(f"X has {plan['n_features']} features but this model was trained with "
+            if plan.n_features != self.n_features_in_:
+                raise SchemaError(f"X has {plan.n_features} features but this model was trained with "
                                   f"{self.n_features_in_}")
-            plan["mean"], plan["scale"] = self._mean, self._scale
+            plan.mean, plan.scale = self._mean, self._scale
         est = clone(self.estimator) if first else self.estimator_
-        self._run(est, reader, plan, new_state(), append=not first)
+        self._run(est, source, plan, TrainState(fitted=not first), append=not first)
         return self
 
-    def _run(self, est: Any, reader: Any, plan: dict, state: dict, append: bool = False) -> None:
-        client = self._place(reader)
-        run = f"incremental-{uuid.uuid4().hex[:8]}"
-        total = plan["epochs"] * len(plan["train"])
-        with progress(total=total, initial=min(total, state["blocks_done"]), desc="incremental fit",
+    def _run(self, est: Any, source: Source, plan: TrainPlan, state: TrainState, append: bool = False) -> None:
+        client = self._place(source)
+        name = f"incremental-{uuid.uuid4().hex[:8]}"
+        total = plan.epochs * len(plan.train)
+        with progress(total=total, initial=min(total, state.blocks_done), desc="incremental fit",
                       unit="block", disable=None if self.progress else True) as bar:
             if client is None:
-                pub = MetricsPublisher(run)
-
-                def on_unit(row: dict) -> None:
-                    _bar_update(bar, row)
-
-                est, state, hist = train(est, reader, plan, state, publish=pub.publish, on_unit=on_unit)
+                hooks = Hooks(publish=MetricsPublisher(name).publish, on_unit=lambda row: _bar_update(bar, row))
+                est, state, hist = run(est, source.reader, plan, state, hooks)
             else:
-                fut = client.submit(_train_on_worker, est, reader, plan, state, run, pure=False)
-                est, state, hist = _follow(client, fut, run, bar)
+                fut = client.submit(_train_on_worker, est, source.reader, plan, state, name, pure=False)
+                est, state, hist = _follow(client, fut, name, bar)
         self._store(est, plan, hist, append)
 
-    def _store(self, est: Any, plan: dict, hist: History, append: bool) -> None:
+    def _store(self, est: Any, plan: TrainPlan, hist: History, append: bool) -> None:
         if append and hasattr(self, "history_"):
             hist = History(self.history_.blocks + hist.blocks, self.history_.epochs + hist.epochs)
         self.estimator_ = est
         self.history_ = hist
-        self.n_features_in_ = plan["n_features"]
-        if plan["classes"] is not None:
-            self.classes_ = np.asarray(plan["classes"])
-        self._mean, self._scale = plan["mean"], plan["scale"]
+        self.n_features_in_ = plan.n_features
+        if plan.classes is not None:
+            self.classes_ = np.asarray(plan.classes)
+        self._mean, self._scale = plan.mean, plan.scale
         self.n_epochs_ = len(hist.epochs)
         self.rows_per_s_ = float(np.mean([e["rows_per_s"] for e in hist.epochs])) if hist.epochs else None
 
@@ -262,7 +259,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             Xa = validate_data(self, X, accept_sparse=False, reset=False, ensure_all_finite="allow-nan",
                                dtype=("float64", "float32"))
             return fn(scale_rows(Xa, mean, scale))
-        data = as_data(X)
+        data = Source.of(X).data
         if data.n_features != self.n_features_in_:
             raise SchemaError(f"X has {data.n_features} features but the model was trained with {self.n_features_in_}")
         probe = fn(scale_rows(np.zeros((1, data.n_features), dtype=data.X.dtype), mean, scale))
@@ -323,12 +320,12 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             if kind in ("classifier", "regressor"):
                 return float(self.estimator_.score(Xa, y))
             return block_score(self.estimator_, kind, Xa, None)
-        reader = make_reader(as_data(X, y, require_y=kind in ("classifier", "regressor")), X, y)
-        plan = {"val": list(range(reader.n_blocks)), "classes": None, "mean": self._mean, "scale": self._scale,
-                "kind": kind, "max_in_flight": self.max_in_flight, "nan": self.nan}
-        from daskscale.learn.trainloop import validate
+        source = Source.of(X, y, require_y=kind in ("classifier", "regressor"))
+        plan = TrainPlan(kind=kind, train=[], val=list(range(source.n_blocks)), mean=self._mean, scale=self._scale,
+                         max_in_flight=self.max_in_flight, nan=self.nan)
+        from daskscale.engine.loop import validate
 
-        return float(validate(self.estimator_, reader, plan))
+        return float(validate(self.estimator_, source.reader, plan))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -390,11 +387,11 @@ class _WorkerLog:
         self.worker.log_event(topic, msg)
 
 
-def _train_on_worker(est: Any, reader: Any, plan: dict, state: dict, run: str) -> tuple:
+def _train_on_worker(est: Any, reader: Any, plan: TrainPlan, state: TrainState, name: str) -> tuple:
     from distributed import get_worker
 
-    pub = MetricsPublisher(run, client=_WorkerLog(get_worker()))
-    return train(est, reader, plan, state, publish=pub.publish)
+    pub = MetricsPublisher(name, client=_WorkerLog(get_worker()))
+    return run(est, reader, plan, state, Hooks(publish=pub.publish))
 
 
 def _follow(client: Any, fut: Any, run: str, bar: Any) -> tuple:
@@ -422,5 +419,5 @@ def _follow(client: Any, fut: Any, run: str, bar: Any) -> tuple:
                 bar.set_postfix({"rows/s": f"{m['rows_per_s']:,.0f}"}, refresh=False)
         seen = len(msgs)
     est, state, hist = fut.result()
-    advance_to(bar, state["blocks_done"])
+    advance_to(bar, state.blocks_done)
     return est, state, hist

@@ -124,7 +124,7 @@ def test_a_good_store_reads_as_before_and_checks_clean(good):
 @pytest.mark.parametrize("kind", sorted(DAMAGE))
 @pytest.mark.parametrize("array,k", [("X", 1), ("y", 3)])
 def test_every_read_path_names_the_damaged_chunk(damaged, kind, array, k):
-    from daskscale.learn.blocks import ZarrReader
+    from daskscale.engine.source import ZarrReader
 
     path = damaged(kind, array, k)
     ds = daskscale.open_dataset(path)

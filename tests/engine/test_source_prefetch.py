@@ -1,4 +1,5 @@
-"""Block streaming: bounded read-ahead, prefetch overlap, seeded shuffles, batch sizes."""
+"""The input boundary and block streaming: one Source per input, bounded read-ahead, prefetch
+overlap, seeded shuffles, batch sizes, the per-process state."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from daskscale.learn.blocks import (ArrayReader, ZarrReader, epoch_units, iter_blocks, iter_units, make_reader,
-                                    mini_batches, split_blocks)
+from daskscale.engine.prefetch import epoch_units, iter_blocks, iter_units, mini_batches, split_blocks
+from daskscale.engine.source import ArrayReader, DaskReader, Source, ZarrReader
 
 
 class CountingReader(ArrayReader):
@@ -64,13 +65,12 @@ def test_units_are_joined_in_the_prefetch_thread_with_bounded_read_ahead():
 
 def test_a_store_with_a_separate_target_is_read_with_that_target(small_store):
     from daskscale.storage import load_xy
-    from daskscale.storage.convert import as_data
 
     X, y = load_xy(small_store)
     other = 1 - y.compute()  # not the store's own target
-    own = make_reader(as_data(small_store), small_store)
-    given = make_reader(as_data(small_store, other), small_store, other)
-    assert isinstance(own, ZarrReader) and not isinstance(given, ZarrReader)
+    own, given = Source.of(small_store), Source.of(small_store, other)
+    assert own.kind == "store" and isinstance(own.reader, ZarrReader)
+    assert given.kind == "dask" and not isinstance(given.reader, ZarrReader)
     a, b = given.rows(1)
     Xb, yb = given.read(1)
     np.testing.assert_array_equal(yb, other[a:b])
@@ -158,11 +158,11 @@ def test_zarr_reader_blocks_equal_what_zarr_reads(tmp_path, compressor):
     import zarr
     from zarr.codecs import ZstdCodec
 
-    from daskscale.learn.blocks import _ChunkFile
+    from daskscale.adapters.zarr import ChunkFile
 
     path = _store(tmp_path / "s.zarr", 1050, 200, ZstdCodec() if compressor == "zstd" else compressor)
     g = zarr.open_group(str(path), mode="r")
-    assert (_ChunkFile.of(g["X"]) is None) == (compressor == "zstd")  # zstd: zarr reads it
+    assert (ChunkFile.of(g["X"]) is None) == (compressor == "zstd")  # zstd: zarr reads it
     for row_chunks in ([200] * 5 + [50], [300, 300, 300, 150]):  # the store's chunks; not its chunks
         r = ZarrReader(path, row_chunks)
         for i in range(r.n_blocks):
@@ -171,83 +171,6 @@ def test_zarr_reader_blocks_equal_what_zarr_reads(tmp_path, compressor):
             assert X.dtype == np.float32 and X.flags.c_contiguous
             np.testing.assert_array_equal(X, g["X"][a:b])
             np.testing.assert_array_equal(y, g["y"][a:b])
-
-
-def test_blocks_on_heap_lets_a_worker_reuse_block_buffers(client):
-    """A nanny-started worker (MALLOC_TRIM_THRESHOLD_ set) gives every 16 MB block a fresh
-    ``mmap`` (unmapped again when freed); inside ``blocks_on_heap`` blocks come from the heap, so
-    a freed block's memory is reused. Measured with glibc's own counters (``mallinfo2``); the
-    settings are restored when the last (nested) use ends."""
-    from daskscale.learn import blocks
-
-    def mmapped_bytes_of_a_block(nested: int) -> tuple:
-        import contextlib
-        import os
-
-        with contextlib.ExitStack() as stack:
-            for _ in range(nested):
-                stack.enter_context(blocks.blocks_on_heap())
-            before = blocks.mmapped_bytes()
-            x = np.ones(2_000_000)  # one 16 MB block
-            mapped = blocks.mmapped_bytes() - before
-            del x
-            users = blocks._heap_users[0]
-        return os.environ.get("MALLOC_TRIM_THRESHOLD_"), mapped, users, blocks._heap_users[0]
-
-    for trim, mapped, users, after in client.run(mmapped_bytes_of_a_block, 0).values():
-        assert trim is not None and mapped >= 16_000_000 and users == after == 0
-    for trim, mapped, users, after in client.run(mmapped_bytes_of_a_block, 2).values():
-        assert mapped == 0 and users == 2 and after == 0
-    for trim, mapped, users, after in client.run(mmapped_bytes_of_a_block, 0).values():
-        assert mapped >= 16_000_000  # restored
-
-
-def test_blocks_on_heap_linger_keeps_the_heap_between_short_tasks(client):
-    """With ``linger``, the settings outlive the last use by that long, so back-to-back short
-    tasks (one per parameter-averaging round) reuse the same heap; re-entering in time keeps
-    them; once the process is idle for ``linger``, the environment's settings are back."""
-    from daskscale.learn import blocks
-
-    def mapped_after(linger: float, pause: float, reenter: bool) -> tuple:
-        import time
-
-        def mapped_by_a_block() -> int:
-            before = blocks.mmapped_bytes()
-            x = np.ones(2_000_000)  # one 16 MB block
-            mapped = blocks.mmapped_bytes() - before
-            del x
-            return mapped
-
-        with blocks.blocks_on_heap(linger=linger):
-            pass
-        if reenter:  # a second short use before the first one's linger ends: it lingers anew
-            time.sleep(linger * 0.6)
-            with blocks.blocks_on_heap(linger=linger):
-                pass
-            time.sleep(linger * 0.6)  # past the first restore's time, not the second's
-        else:
-            time.sleep(pause)
-        mapped = mapped_by_a_block()
-        time.sleep(linger * 1.5)  # whatever lingered has been restored by now
-        return mapped, mapped_by_a_block(), blocks._heap_raised[0]
-
-    for mapped, later, raised in client.run(mapped_after, 0.5, 0.0, False).values():
-        assert mapped == 0 and later >= 16_000_000 and not raised
-
-    def threads_after_many_short_uses() -> int:
-        import threading
-
-        before = threading.active_count()
-        for _ in range(200):  # 200 rounds of a few milliseconds: one pending restore, not 200
-            with blocks.blocks_on_heap(linger=0.5):
-                pass
-        return threading.active_count() - before
-
-    assert all(n <= 1 for n in client.run(threads_after_many_short_uses).values())
-    for mapped, later, raised in client.run(mapped_after, 0.5, 0.0, True).values():
-        assert mapped == 0 and later >= 16_000_000 and not raised
-    for mapped, later, raised in client.run(mapped_after, 0.0, 0.0, False).values():
-        assert mapped >= 16_000_000 and later >= 16_000_000 and not raised
 
 
 def test_zarr_reader_reopens_a_store_rewritten_at_the_same_path(tmp_path):
@@ -271,19 +194,50 @@ def test_zarr_reader_reopens_a_store_rewritten_at_the_same_path(tmp_path):
 
 
 def test_read_ahead_slot_gives_the_block_asked_for_and_holds_one(small_store):
-    from daskscale.learn import parallel
+    from daskscale.engine.process import ProcessState
 
+    proc = ProcessState()
     r = ZarrReader(small_store, [5_000] * 4)
-    parallel._read_ahead(r, 1)
-    X, y = parallel._take_read_ahead(r, 1)
+    proc.read_ahead(r.block_key(1), lambda: r.read(1))
+    X, y = proc.take_ahead(r.block_key(1)).result()
     np.testing.assert_array_equal(X, r.read(1)[0])
     np.testing.assert_array_equal(y, r.read(1)[1])
-    parallel._read_ahead(r, 2)
-    parallel._read_ahead(r, 3)  # a newer read-ahead replaces the older one
-    assert len(parallel._ahead) == 1
-    X, _ = parallel._take_read_ahead(r, 0)  # not the block read ahead: read directly, the slot emptied
-    np.testing.assert_array_equal(X, r.read(0)[0])
-    assert not parallel._ahead
+    assert proc.ahead_taken == 1
+    proc.read_ahead(r.block_key(2), lambda: r.read(2))
+    proc.read_ahead(r.block_key(3), lambda: r.read(3))  # a newer read-ahead replaces the older one
+    assert proc.take_ahead(r.block_key(2)) is None  # replaced; and asking empties the slot
+    assert proc.take_ahead(r.block_key(3)) is None and proc.ahead_taken == 1
+
+
+def test_process_state_keeps_one_open_store_per_key_and_forgets_on_reset():
+    from daskscale.engine.process import MAX_STORES, ProcessState
+
+    proc, opened = ProcessState(), []
+    for key in [("a",), ("a",), ("b",)] + [(i,) for i in range(MAX_STORES)]:
+        proc.store(key, lambda key=key: opened.append(key) or key)
+    assert opened.count(("a",)) == 1 and len(proc.stores) == MAX_STORES
+    assert ("a",) not in proc.stores  # least recently used dropped first
+    proc.reset()
+    assert not proc.stores and proc.ahead_taken == 0
+
+
+def test_source_of_in_memory_input_reads_blocks_without_the_cluster(client):
+    """NumPy and pandas become an ArrayReader once (aligned, in this process); a dask array a
+    DaskReader; the blocks are the rows asked for."""
+    import dask.array as da
+    import pandas as pd
+
+    X = np.arange(40.0).reshape(10, 4)
+    y = np.arange(10) % 2
+    for given in (X, pd.DataFrame(X, columns=list("abcd"))):
+        src = Source.of(given, y, chunk_rows=4)
+        assert src.kind == "memory" and isinstance(src.reader, ArrayReader)
+        assert src.n_blocks == 3 and src.rows(2) == (8, 10)
+        np.testing.assert_array_equal(src.read(1)[0], X[4:8])
+        np.testing.assert_array_equal(src.read(1)[1], y[4:8])
+    src = Source.of(da.from_array(X, chunks=(5, 4)), y)
+    assert src.kind == "dask" and src.n_blocks == 2
+    np.testing.assert_array_equal(src.read(1)[0], X[5:])
 
 
 def test_aligned_copies_only_an_unaligned_array():
@@ -307,8 +261,6 @@ def test_blocks_a_reader_receives_from_the_cluster_are_aligned(client):
     one array, as a rechunked or derived block is: whatever alignment arrives, the reader hands
     out aligned blocks with the same values."""
     import dask.array as da
-
-    from daskscale.learn.blocks import DaskReader
 
     src = da.random.default_rng(0).standard_normal((8_000, 7), chunks=(125, 7), dtype=np.float32)
     X = src.rechunk((500, 7))
