@@ -1,4 +1,9 @@
-"""zarr's private corners, reached from here only: chunk files decoded by hand.
+"""zarr's on-disk layout, reached from here only: chunk keys, Blosc frame headers, chunk files.
+
+- :func:`chunk_key` / :func:`blosc_files` / :func:`blosc_sizes`: where a chunk's file is and
+  what its Blosc header says (:mod:`daskscale.storage.chunks` checks them to name a damaged chunk:
+  Blosc does not check a frame's length against its header, so a truncated frame would decode
+  into whatever follows it in memory).
 
 :class:`ChunkFile` reads a whole row chunk of a local Zarr v3 array straight from its file
 into the block's array: zarr's generic path copies it twice more through its own buffers.
@@ -11,13 +16,46 @@ the metadata attributes used here. The benefit is kept by ``benchmarks/bench_blo
 
 from __future__ import annotations
 
+import math
 import mmap
 import os
 from typing import Any
 
 import numpy as np
 
-__all__ = ["ChunkFile"]
+__all__ = ["ChunkFile", "chunk_key", "blosc_files", "blosc_sizes"]
+
+
+def chunk_key(arr: Any, name: str, idx: tuple[int, ...]) -> str:
+    """``"X/c/3/0"``: the store key of chunk ``idx`` of array ``name`` (``name`` alone for Zarr v2)."""
+    try:
+        return f"{name}/{arr.metadata.chunk_key_encoding.encode_chunk_key(idx)}"
+    except AttributeError:  # a Zarr v2 array: no chunk key encoding
+        return name
+
+
+def blosc_sizes(head: bytes) -> tuple[int, int]:
+    """``(decoded bytes, frame bytes)`` from the first 16 bytes of a Blosc frame."""
+    return int.from_bytes(head[4:8], "little"), int.from_bytes(head[12:16], "little")
+
+
+def blosc_files(arr: Any, fs: Any = None, root: str | None = None) -> tuple[Any, str, int] | None:
+    """``(file system, folder, bytes of a decoded chunk)`` when ``arr``'s chunks are files of
+    Blosc frames, in a local store or in the (synchronous fsspec) file system ``fs`` whose
+    folder ``root`` holds the store; else ``None``."""
+    from zarr.codecs import BloscCodec, BytesCodec
+    from zarr.storage import LocalStore
+
+    codecs = list(getattr(arr.metadata, "codecs", ()))
+    if len(codecs) != 2 or type(codecs[0]) is not BytesCodec or type(codecs[1]) is not BloscCodec:
+        return None
+    if fs is None:
+        if not isinstance(arr.store, LocalStore):
+            return None  # a store opened elsewhere: damage shows as a decoding error only
+        import fsspec
+
+        fs, root = fsspec.filesystem("file"), str(arr.store.root)
+    return fs, f"{str(root).rstrip('/')}/{arr.path}", math.prod(arr.chunks) * arr.dtype.itemsize
 
 
 class ChunkFile:
@@ -81,8 +119,7 @@ class ChunkFile:
 
             # header: uncompressed size, and compressed size = the file's (Blosc itself would read past a
             # truncated frame); on a mismatch zarr's path reads it and names the damaged chunk
-            if (size < 16 or int.from_bytes(raw[4:8], "little") != out.nbytes
-                    or int.from_bytes(raw[12:16], "little") != size):
+            if size < 16 or blosc_sizes(raw[:16]) != (out.nbytes, size):
                 return None
             blosc.decompress(raw, out)  # releases the GIL: overlaps training
         elif size == out.nbytes:

@@ -21,6 +21,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from daskscale.adapters.zarr import blosc_files, blosc_sizes, chunk_key
 from daskscale.errors import CorruptChunkError, StoreError
 from daskscale.storage import layout
 
@@ -56,41 +57,10 @@ def _chunk_rows(arr: zarr.Array, idx: tuple[int, ...]) -> tuple[int, int]:
     return idx[0] * c, min((idx[0] + 1) * c, arr.shape[0])
 
 
-def _chunk_key(arr: zarr.Array, name: str, idx: tuple[int, ...]) -> str:
-    try:
-        return f"{name}/{arr.metadata.chunk_key_encoding.encode_chunk_key(idx)}"
-    except AttributeError:  # a Zarr v2 array: no chunk key encoding
-        return name
-
-
-def _blosc_files(arr: zarr.Array, fs: Any = None, root: str | None = None) -> tuple[Any, str, int] | None:
-    """``(file system, folder, bytes of a decoded chunk)`` when ``arr``'s chunks are files of
-    Blosc frames, in a local store or in the (synchronous fsspec) file system ``fs`` whose
-    folder ``root`` holds the store; else ``None``.
-
-    Blosc does not check a frame's length against the compressed size in its header: a
-    truncated frame of incompressible data (stored as a plain copy) decodes without an error
-    into whatever follows it in memory. The header is therefore checked before decoding.
-    """
-    from zarr.codecs import BloscCodec, BytesCodec
-    from zarr.storage import LocalStore
-
-    codecs = list(getattr(arr.metadata, "codecs", ()))
-    if len(codecs) != 2 or type(codecs[0]) is not BytesCodec or type(codecs[1]) is not BloscCodec:
-        return None
-    if fs is None:
-        if not isinstance(arr.store, LocalStore):
-            return None  # a store opened elsewhere: damage shows as a decoding error only
-        import fsspec
-
-        fs, root = fsspec.filesystem("file"), str(arr.store.root)
-    return fs, f"{str(root).rstrip('/')}/{arr.path}", math.prod(arr.chunks) * arr.dtype.itemsize
-
-
 def _header_problem(arr: zarr.Array, name: str, idx: tuple[int, ...], files: tuple[Any, str, int]) -> str | None:
     """What is wrong with the Blosc header of chunk ``idx``'s file, or ``None``."""
     fs, folder, want = files
-    key = _chunk_key(arr, name, idx)
+    key = chunk_key(arr, name, idx)
     path = f"{folder}/{key.partition('/')[2]}"
     try:
         head, size = fs.cat_file(path, start=0, end=16), fs.size(path)
@@ -98,7 +68,7 @@ def _header_problem(arr: zarr.Array, name: str, idx: tuple[int, ...], files: tup
         return None
     if size < 16:
         return f"file {key} has {size} bytes, less than a Blosc header"
-    nbytes, cbytes = int.from_bytes(head[4:8], "little"), int.from_bytes(head[12:16], "little")
+    nbytes, cbytes = blosc_sizes(head)
     if cbytes != size:
         return f"file {key} has {size} bytes but its Blosc header says {cbytes} (truncated or overwritten)"
     if nbytes != want:
@@ -108,12 +78,12 @@ def _header_problem(arr: zarr.Array, name: str, idx: tuple[int, ...], files: tup
 
 def _decode_problem(arr: zarr.Array, name: str, idx: tuple[int, ...], files: Any = None) -> str | None:
     """Why chunk ``idx`` of ``arr`` does not decode to its size, or ``None`` when it does."""
-    files = _blosc_files(arr) if files is None else files
+    files = blosc_files(arr) if files is None else files
     reason = _header_problem(arr, name, idx, files) if files is not None else None
     if reason is not None:
         return reason
     region = tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(idx, arr.chunks, arr.shape))
-    key = _chunk_key(arr, name, idx)
+    key = chunk_key(arr, name, idx)
     try:
         out = arr[region]
     except MemoryError:
@@ -145,12 +115,12 @@ def read_chunks(arr: zarr.Array, selection: Any, *, store: str | os.PathLike, na
     """``arr[selection]`` for the array ``name`` of ``store``; a damaged chunk raises
     :class:`CorruptChunkError` naming it.
 
-    Local Blosc chunk files have their 16-byte header checked first (see :func:`_blosc_files`);
+    Local Blosc chunk files have their 16-byte header checked first (see :func:`daskscale.adapters.zarr.blosc_files`);
     any other damage shows as a decoding error, after which the selected chunks are decoded
     one by one to find the bad one. A good read costs zarr's own plus one small read per chunk.
     ``files``: where the chunk files are (default: found from ``arr``, for a local store).
     """
-    files = _blosc_files(arr) if files is None else files
+    files = blosc_files(arr) if files is None else files
     if files is not None:
         for idx in _selected_chunks(arr, selection):
             reason = _header_problem(arr, name, idx, files)
@@ -196,7 +166,7 @@ def guard_chunks(ds: xr.Dataset, group: zarr.Group, label: str, fs: Any = None, 
         plain = fill is None or (isinstance(fill, float) and np.isnan(fill))
         if var.dtype != arr.dtype or var.shape != arr.shape or not plain or {"scale_factor", "add_offset"} & set(var.encoding):
             continue
-        data = da.from_array(_GuardedArray(arr, label, name, _blosc_files(arr, fs, root)), chunks=var.data.chunks,
+        data = da.from_array(_GuardedArray(arr, label, name, blosc_files(arr, fs, root)), chunks=var.data.chunks,
                              name=f"daskscale-{var.data.name}",
                              meta=np.empty((0,) * arr.ndim, dtype=arr.dtype))
         new[name] = var.copy(data=data)

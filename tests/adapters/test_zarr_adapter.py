@@ -44,3 +44,22 @@ def test_an_uncompressed_store_is_decoded_and_other_codecs_are_left_to_zarr(tmp_
     np.testing.assert_array_equal(ChunkFile.of(raw).read(200, 400), raw[200:400])
     assert ChunkFile.of(_array(tmp_path / "zstd", {"compressors": ZstdCodec()})) is None
     assert ChunkFile.of(raw).read(100, 300) is None  # not one whole chunk: zarr reads it
+
+
+def test_chunk_keys_and_blosc_headers_are_where_the_adapter_says(tmp_path):
+    """The key names the chunk's file, and its Blosc header states the file's size and the decoded size."""
+    import os
+
+    from zarr.codecs import BloscCodec
+
+    from daskscale.adapters.zarr import blosc_files, blosc_sizes, chunk_key
+
+    a = _array(tmp_path, {"compressors": BloscCodec(cname="lz4", shuffle="shuffle")})
+    fs, folder, want = blosc_files(a)
+    assert want == 200 * 7 * 4
+    key = chunk_key(a, "X", (2, 0))
+    path = f"{folder}/{key.partition('/')[2]}"
+    assert os.path.isfile(path), f"zarr {zarr.__version__}: chunk (2, 0) is not at {key}"
+    with open(path, "rb") as f:
+        head = f.read(16)
+    assert blosc_sizes(head) == (want, os.path.getsize(path))
