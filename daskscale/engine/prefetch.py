@@ -111,7 +111,7 @@ def iter_units(reader: Reader, units: Sequence[Sequence[int]], *, max_in_flight:
     def load(unit: list[int]) -> Any:
         parts = []
         for i in unit:
-            block = reader.read(i)
+            block = reader.read(i if isinstance(i, (int, np.integer)) else i[0])  # a piece: its block
             parts.append(block if prepare is None else prepare(i, block))
         return parts if join is None else join(unit, parts)
 

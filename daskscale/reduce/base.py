@@ -31,11 +31,14 @@ class Reducer(abc.ABC):
     """A statistic over row blocks, written as a mergeable state.
 
     Subclasses set ``name`` and implement :meth:`map`, :meth:`merge`, :meth:`finalize`.
-    ``needs_y`` reducers receive the target block; others get ``y=None``.
+    ``needs_y`` reducers receive the target block; others get ``y=None``. When no reducer of a
+    pass ``needs_x`` (say :class:`~daskscale.learn.prep.Labels` alone), only ``y`` is read and
+    the reducers get a ``(rows, 0)`` ``X``.
     """
 
     name: str = "reducer"
     needs_y: bool = False
+    needs_x: bool = True
     #: receive the block already converted to float64 (done once per block for all such reducers);
     #: the state must not keep a view of it: a ``scratch`` reducer may overwrite it afterwards
     float64: bool = False
@@ -155,6 +158,10 @@ def _map_block(X: np.ndarray, y: np.ndarray | None = None, *, reducers: Mapping[
     return out
 
 
+def _map_target_block(y: np.ndarray, *, reducers: Mapping[str, Reducer]) -> np.ndarray:
+    return _map_block(np.empty((len(y), 0)), y, reducers=reducers)
+
+
 def _block_states(d: Data, rs: Mapping[str, Reducer]) -> list[Any]:
     """One delayed state per row block. Built with ``map_blocks`` so that Dask fuses the
     chunk read (and decompression) with the map into a single task per block: a chunk is
@@ -164,8 +171,11 @@ def _block_states(d: Data, rs: Mapping[str, Reducer]) -> list[Any]:
     args = [d.X]
     if any(r.needs_y for r in rs.values()) and d.y is not None:
         args.append(d.y[:, None])
-    states = da.map_blocks(_map_block, *args, reducers=rs, chunks=(1, 1), dtype=object,
-                           name="map_all-" + dask.base.tokenize(d.X, *args[1:], rs))
+    fn = _map_block
+    if len(args) == 2 and not any(r.needs_x for r in rs.values()):
+        args, fn = args[1:], _map_target_block  # y alone: X's chunks are not read at all
+    states = da.map_blocks(fn, *args, reducers=rs, chunks=(1, 1), dtype=object,
+                           name="map_all-" + dask.base.tokenize(d.X, *args, rs))
     return list(states.to_delayed(optimize_graph=True)[:, 0])
 
 
