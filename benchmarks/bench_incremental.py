@@ -1,48 +1,61 @@
-"""Mini-batch throughput and memory: daskscale Incremental vs the in-memory limit vs dask-ml.
+"""Mini-batch training as users meet it: the default cluster, default parameters, 4M rows.
 
-``IncrementalThroughput`` (same data, same SGDClassifier, one epoch, one worker with one
-thread, all three variants in the same run):
+``DefaultCluster`` (issue 19): 4,000,000 x 50 float32 rows in a store of 100k-row chunks, the
+last 10% held out, one epoch of ``SGDClassifier(loss="log_loss", random_state=0)``. Every row of
+the comparison is a method of that one class (``time_*`` and ``track_*_accuracy`` on the
+held-out rows), so one ``asv run`` shows them side by side. Each method names the cluster it runs
+on as its asv parameter, so ``setup`` starts only that one:
 
-- ``daskscale``: ``Incremental(where="worker")`` reading the Zarr store inside one worker task;
-- ``inmemory_loop``: a plain Python loop of ``partial_fit`` over the same blocks already in
-  memory of the benchmark process (no I/O, no task, no worker: the limit);
-- ``dask_ml``: ``dask_ml.wrappers.Incremental`` on the store's dask arrays.
+- ``connect()``: what ``daskscale.connect()`` starts with no arguments (here 2 single-threaded
+  workers); every peer runs on it in its natural setup;
+- ``in memory``: the limit, scikit-learn's ``partial_fit`` over the same blocks already in this
+  process as aligned arrays (no I/O, no task);
+- ``1 worker x 1 thread``: extra rows, the layout of the earlier suite, where dask-ml cannot read
+  ahead on another worker.
 
-``track_*_rows_per_s`` report rows/s of each (median of three fits). ``setup`` runs each
-variant once first, untimed, so no figure includes first-call imports. The 4M-row size shows
-the throughput once the fixed cost of a fit (task submission, opening the store, the first
-block read before any overlap) is spread over more blocks. ``IncrementalMemory`` tracks the
-training worker's peak RSS while the data grows 1x -> 4x -> 16x (it should stay flat).
+``BiggerThanRAM`` (opt-in: ``DASKSCALE_BENCH_BIG=30`` for a 30 GB store; skipped otherwise)
+compares dask-ml and daskscale ``Incremental`` alone, with rows/s and the largest worker's peak
+memory. ``IncrementalMemory`` tracks that peak as the store grows 1x -> 16x (it should stay flat).
 
-Measured on this machine (2 cores, under the shared CPU lock, ``DASKSCALE_BENCH_SCALE=1``,
-medians of three fits, 2026-11-25):
-
-========== ================= ================== ================= ========= ==========
-rows       daskscale         in-memory loop     dask-ml           vs loop   vs dask-ml
-========== ================= ================== ================= ========= ==========
-1M         0.40 s, 2.5M/s    0.33 s, 3.0M/s     0.91 s, 1.1M/s    0.81x     2.3x
-4M         1.30 s, 3.1M/s    1.26 s, 3.2M/s     3.35 s, 1.2M/s    0.97x     2.6x
-========== ================= ================== ================= ========= ==========
-
-The 1M ratio moves between 0.75x and 0.88x from run to run: daskscale needs both cores
-(one trains, one reads the next block) and feels any other load, the loop needs one.
+Reproduce the table of issue 19: ``asv run --bench bench_incremental.DefaultCluster``.
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
 
-from benchmarks.common import cached_classification, client, reset_worker_peaks, scaled, worker_peak_memory
+from benchmarks.common import (blocks_in_memory, cached_classification, client, connected, default_client, held_out,
+                               reset_worker_peaks, scaled, worker_peak_memory)
 
 N_FEATURES = 50
+ROWS = 4_000_000
+CHUNK_ROWS = 100_000
+CLASSES = np.array([0, 1])
+BIG_ENV = "DASKSCALE_BENCH_BIG"
+
+DEFAULT = "connect()"
+IN_MEMORY = "in memory"
+ONE_WORKER = "1 worker x 1 thread"
 
 
-def _sgd():
+def _sgd(**kw):
     from sklearn.linear_model import SGDClassifier
 
-    return SGDClassifier(alpha=1e-4, random_state=0)
+    return SGDClassifier(loss="log_loss", random_state=0, **kw)
+
+
+def on(cluster: str):
+    """Run the benchmark on ``cluster``: asv gives a benchmark function's own ``params`` to the
+    class's ``setup``, which starts that cluster only (the smoke test does the same)."""
+    def mark(fn):
+        fn.params, fn.param_names = [cluster], ["cluster"]
+        if fn.__name__.endswith("_accuracy"):
+            fn.unit = "held-out accuracy"
+        return fn
+    return mark
 
 
 def _n_tasks(dask_scheduler) -> int:
@@ -72,78 +85,174 @@ def _peak_rss_during(cl, fn) -> tuple[float, object]:
     return worker_peak_memory(cl) / 2**20, out
 
 
-class IncrementalThroughput:
-    params = [1_000_000, 4_000_000]
-    param_names = ["rows"]
-    timeout = 900
-    # one timed call per sample, each after ``setup``: then every timed dask-ml fit starts on a
-    # scheduler that has forgotten the previous one (see _until_forgotten)
+def _dask_ml(store: str, **kw):
+    """dask-ml's natural setup: the store's arrays opened with ``da.from_zarr``, then ``fit``."""
+    import dask.array as da
+    from dask_ml.wrappers import Incremental
+
+    X, y = da.from_zarr(store, component="X"), da.from_zarr(store, component="y")
+    return Incremental(_sgd(**kw)).fit(X, y, classes=CLASSES).estimator_
+
+
+def _incremental(store: str):
+    from daskscale.learn import Incremental
+
+    return Incremental(_sgd(), validation_fraction=0).fit(store).estimator_
+
+
+def _averaging(store: str, sgd: dict | None = None, **kw):
+    from daskscale.learn import ParameterAveraging
+
+    return ParameterAveraging(_sgd(**(sgd or {})), **kw).fit(store).estimator_
+
+
+class DefaultCluster:
+    timeout = 1200
+    # one timed call per sample, each after ``setup``: every timed dask-ml fit then starts on a
+    # scheduler that has forgotten the previous one (see _until_forgotten); medians of >= 3
     number = 1
+    repeat = (3, 5, 60.0)
 
-    def setup(self, rows):
-        import daskscale
-
-        if getattr(self, "_warm", None) != rows:  # asv calls setup before every sample: load and warm once
-            self.rows = scaled(rows, 2000)
-            self.store = cached_classification("inc", self.rows, N_FEATURES, chunk_rows=scaled(100_000, 500))
-            # after the store exists: cached_classification may start (and switch to) another cluster
-            self.cl = client(n_workers=1, threads_per_worker=1, memory_limit="3GiB")
-            ds = daskscale.open_dataset(self.store)
-            self.X, self.y = ds["X"].data, ds["y"].data
-            self.blocks = [(np.asarray(self.X.blocks[i]), np.asarray(self.y.blocks[i]))
-                           for i in range(self.X.numblocks[0])]
-            for warm in (self._daskscale, self._inmemory_loop, self._dask_ml):  # imports, caches: untimed
-                warm()
-            self._warm = rows
+    def setup(self, cluster):
+        if getattr(self, "train", None) is None:  # asv calls setup before every sample: once per process
+            full = cached_classification("defaults", scaled(ROWS, 2000), N_FEATURES,
+                                         chunk_rows=scaled(CHUNK_ROWS, 500))
+            train, self.Xte, self.yte = held_out(full)
+            self.train = str(train)
+        if cluster == IN_MEMORY:
+            if getattr(self, "blocks", None) is None:
+                self.blocks = blocks_in_memory(self.train)
+            return
+        # after the store exists: cached_classification may start (and switch to) another cluster
+        self.cl = default_client() if cluster == DEFAULT else connected(n_workers=1, threads_per_worker=1)
         _until_forgotten(self.cl)
 
-    def _daskscale(self):
-        from daskscale.learn import Incremental
-
-        Incremental(_sgd(), epochs=1, validation_fraction=0, random_state=0, where="worker", progress=False,
-                    classes=[0, 1]).fit(self.store)
-
-    def _inmemory_loop(self):
+    def _sklearn_loop(self):
         est = _sgd()
         for X, y in self.blocks:
-            est.partial_fit(X, y, classes=[0, 1])
+            est.partial_fit(X, y, classes=CLASSES)
+        return est
 
-    def _dask_ml(self):
-        from dask_ml.wrappers import Incremental as DaskMLIncremental
+    def _accuracy(self, model) -> float:
+        return float(model.score(self.Xte, self.yte))
 
-        DaskMLIncremental(_sgd(), shuffle_blocks=True, random_state=0).fit(self.X, self.y, classes=[0, 1])
+    # the limit: scikit-learn's partial_fit loop over the same blocks, in memory
+    @on(IN_MEMORY)
+    def time_sklearn_loop(self, cluster):
+        self._sklearn_loop()
 
-    def time_daskscale(self, rows):
-        self._daskscale()
+    @on(IN_MEMORY)
+    def track_sklearn_loop_accuracy(self, cluster):
+        return self._accuracy(self._sklearn_loop())
 
-    def time_inmemory_loop(self, rows):
-        self._inmemory_loop()
+    # the peer: dask-ml Incremental over the store, same cluster
+    @on(DEFAULT)
+    def time_dask_ml(self, cluster):
+        _dask_ml(self.train)
 
-    def time_dask_ml(self, rows):
-        self._dask_ml()
+    @on(DEFAULT)
+    def track_dask_ml_accuracy(self, cluster):
+        return self._accuracy(_dask_ml(self.train))
 
-    def _rate(self, fn, repeat: int = 3):
-        """Rows/s of the median of ``repeat`` fits (the same for every variant)."""
-        seconds = []
-        for _ in range(repeat):
-            _until_forgotten(self.cl)
-            t = time.perf_counter()
-            fn()
-            seconds.append(time.perf_counter() - t)
-        return self.rows / float(np.median(seconds))
+    # daskscale Incremental from the store, defaults but for validation_fraction=0
+    @on(DEFAULT)
+    def time_incremental(self, cluster):
+        _incremental(self.train)
 
-    def track_daskscale_rows_per_s(self, rows):
-        return self._rate(self._daskscale)
+    @on(DEFAULT)
+    def track_incremental_accuracy(self, cluster):
+        return self._accuracy(_incremental(self.train))
 
-    def track_inmemory_loop_rows_per_s(self, rows):
-        return self._rate(self._inmemory_loop)
+    # daskscale ParameterAveraging, defaults, on 1 worker and on every worker (2 here)
+    @on(DEFAULT)
+    def time_averaging_1_worker(self, cluster):
+        _averaging(self.train, n_replicas=1)
 
-    def track_dask_ml_rows_per_s(self, rows):
-        return self._rate(self._dask_ml)
+    @on(DEFAULT)
+    def track_averaging_1_worker_accuracy(self, cluster):
+        return self._accuracy(_averaging(self.train, n_replicas=1))
 
-    track_daskscale_rows_per_s.unit = "rows/s"
-    track_inmemory_loop_rows_per_s.unit = "rows/s"
-    track_dask_ml_rows_per_s.unit = "rows/s"
+    @on(DEFAULT)
+    def time_averaging(self, cluster):
+        _averaging(self.train)
+
+    @on(DEFAULT)
+    def track_averaging_accuracy(self, cluster):
+        return self._accuracy(_averaging(self.train))
+
+    # extra row: averaged SGD merged every 3 blocks
+    @on(DEFAULT)
+    def time_averaging_asgd_merge_every_3(self, cluster):
+        _averaging(self.train, dict(average=True), merge_every=3)
+
+    @on(DEFAULT)
+    def track_averaging_asgd_merge_every_3_accuracy(self, cluster):
+        return self._accuracy(_averaging(self.train, dict(average=True), merge_every=3))
+
+    # extra rows: one worker with one thread
+    @on(ONE_WORKER)
+    def time_dask_ml_1_worker_1_thread(self, cluster):
+        _dask_ml(self.train)
+
+    @on(ONE_WORKER)
+    def track_dask_ml_1_worker_1_thread_accuracy(self, cluster):
+        return self._accuracy(_dask_ml(self.train))
+
+    @on(ONE_WORKER)
+    def time_incremental_1_worker_1_thread(self, cluster):
+        _incremental(self.train)
+
+    @on(ONE_WORKER)
+    def track_incremental_1_worker_1_thread_accuracy(self, cluster):
+        return self._accuracy(_incremental(self.train))
+
+
+class BiggerThanRAM:
+    """Opt-in (``DASKSCALE_BENCH_BIG=<GB on disk>``, e.g. 30 on this 23 GB machine): dask-ml and
+    daskscale ``Incremental`` alone, on the default cluster, over a store larger than memory
+    (random floats barely compress: 208 bytes a row on disk). One epoch per figure; the store is
+    generated once in the benchmark cache (``DASKSCALE_BENCH_CACHE``)."""
+
+    timeout = 4 * 3600
+    ROW_BYTES = N_FEATURES * 4 + 8  # float32 features, int64 label
+
+    def setup_cache(self):
+        gb = float(os.environ.get(BIG_ENV) or 0)
+        if gb <= 0:
+            return None
+        rows = scaled(int(gb * 1e9 / self.ROW_BYTES), 2000)
+        return str(cached_classification("big", rows, N_FEATURES, chunk_rows=scaled(CHUNK_ROWS, 500)))
+
+    setup_cache.timeout = 8 * 3600
+
+    def setup(self, store):
+        if store is None:  # asv skips a benchmark whose setup raises NotImplementedError
+            raise NotImplementedError(f"opt-in: set {BIG_ENV}=<GB on disk> (e.g. 30) to run it")
+        import zarr
+
+        self.rows = int(zarr.open_group(store, mode="r")["X"].shape[0])
+        self.cl = default_client()
+        _until_forgotten(self.cl)
+
+    def _rows_per_s(self, fit, store) -> float:
+        t = time.perf_counter()
+        fit(store)
+        return self.rows / (time.perf_counter() - t)
+
+    def track_incremental_rows_per_s(self, store):
+        return self._rows_per_s(_incremental, store)
+
+    def track_dask_ml_rows_per_s(self, store):
+        return self._rows_per_s(_dask_ml, store)
+
+    def track_incremental_peak_worker_mib(self, store):
+        return _peak_rss_during(self.cl, lambda: _incremental(store))[0]
+
+    def track_dask_ml_peak_worker_mib(self, store):
+        return _peak_rss_during(self.cl, lambda: _dask_ml(store))[0]
+
+    track_incremental_rows_per_s.unit = track_dask_ml_rows_per_s.unit = "rows/s"
+    track_incremental_peak_worker_mib.unit = track_dask_ml_peak_worker_mib.unit = "MiB"
 
 
 class IncrementalMemory:
@@ -156,14 +265,14 @@ class IncrementalMemory:
 
     def setup(self, size):
         self.store = cached_classification("incmem", scaled(self.BASE_ROWS * size, 2000), N_FEATURES,
-                                           chunk_rows=scaled(100_000, 500))
+                                           chunk_rows=scaled(CHUNK_ROWS, 500))
         self.cl = client(n_workers=1, threads_per_worker=1, memory_limit="3GiB")
 
     def track_peak_worker_mib(self, size):
         from daskscale.learn import Incremental
 
         inc = Incremental(_sgd(), epochs=1, validation_fraction=0, random_state=0, where="worker",
-                          progress=False, classes=[0, 1])
+                          progress=False, classes=CLASSES)
         peak, _ = _peak_rss_during(self.cl, lambda: inc.fit(self.store))
         return peak
 

@@ -1,7 +1,10 @@
 """Data parallelism: scaling with workers (the exact solvers are in ``bench_solvers.py``).
 
 - ``DataParallelScaling``: parameter averaging (SGDClassifier) with 1 replica vs one per worker (2),
-  on the same 2-worker cluster, same store, same held-out block (the store's last block).
+  on the same 2-worker cluster, same store, same held-out rows (the store's last 10% of blocks).
+
+Parameter averaging as users run it (``daskscale.connect()``, default parameters, beside
+``Incremental``, dask-ml and scikit-learn) is measured in ``bench_incremental.DefaultCluster``.
 
 ``track_*_accuracy`` is held-out accuracy, ``track_*_rows_per_s`` rows fitted per second,
 ``track_peak_worker_mib`` the largest worker's peak resident memory during the fit (the kernel's
@@ -14,36 +17,10 @@ import time
 
 import numpy as np
 
-from benchmarks.common import (cached_classification, client, reset_worker_peaks, scaled,
+from benchmarks.common import (cached_classification, client, held_out, reset_worker_peaks, scaled,
                                worker_peak_memory)
 
 N_FEATURES = 50
-
-
-def _split(store, n_test_blocks=1):
-    from daskscale.storage.convert import as_data
-
-    d = as_data(store, require_y=True)
-    cut = d.n_rows - sum(d.row_chunks[-n_test_blocks:])
-    train = as_data(d.X[:cut], d.y[:cut])
-    return train, d.X[cut:].compute(), d.y[cut:].compute()
-
-
-def _train_store(store, n_test_blocks=1):
-    """The store without its last block(s), written once next to it: what a user fits is a store
-    path (read by each worker with zarr), and the held-out block stays out of it."""
-    from pathlib import Path
-
-    from daskscale.storage import layout, write_store
-    from daskscale.storage.convert import as_data
-
-    path = Path(store).with_name(Path(store).stem + f"-train{n_test_blocks}.zarr")
-    if not path.exists():
-        d = as_data(store, require_y=True)
-        cut = d.n_rows - sum(d.row_chunks[-n_test_blocks:])
-        write_store(path, d.X[:cut], d.y[:cut], chunk_rows=d.row_chunks[0],
-                    attrs=layout.make_attrs(target="y", classes=d.classes, n_rows=cut))
-    return path
 
 
 class DataParallelScaling:
@@ -66,9 +43,9 @@ class DataParallelScaling:
 
     def setup(self, merge_every, sgd):
         store = cached_classification("par", scaled(self.rows, 2_000), N_FEATURES, chunk_rows=scaled(100_000, 200))
-        _, self.Xte, self.yte = _split(store)
+        train, self.Xte, self.yte = held_out(store)
         self.client = client(lean_monitoring=self.lean_monitoring)
-        self.train = str(_train_store(store))
+        self.train = str(train)
         # asv runs every benchmark in a new process and cluster: one untimed fit of each kind
         # first (imports, the store's metadata on each worker), so no figure is of a cold start;
         # once per process (asv calls setup before every sample)
@@ -130,14 +107,16 @@ class DataParallelScaling:
         this is its own overhead."""
         from sklearn.linear_model import SGDClassifier
 
-        from daskscale.learn.blocks import make_reader
+        from dataclasses import replace
+
+        from daskscale.engine.loop import TrainPlan
+        from daskscale.engine.source import Source
         from daskscale.learn.parallel import _read_and_train, shard_units
 
-        from daskscale.storage.convert import as_data
-
-        data = as_data(self.train, require_y=True)
-        reader = make_reader(data, self.train)
-        n = data.X.numblocks[0]
+        source = Source.of(self.train, require_y=True)
+        plan = TrainPlan(kind="classifier", train=[], classes=[0, 1], shuffle=False, max_in_flight=1,
+                         progressive=False)
+        n = source.n_blocks
         workers = sorted(self.client.scheduler_info(n_workers=-1)["workers"])[:2]
         times = {1: [], 2: []}
         for _ in range(5):
@@ -145,7 +124,7 @@ class DataParallelScaling:
                 t = time.perf_counter()
                 # each task is one replica's whole shard as a single round: the fit's own task code
                 est = SGDClassifier(alpha=1e-3, average=sgd == "averaged", random_state=0)
-                self.client.gather([self.client.submit(_read_and_train, est, reader, units, np.array([0, 1]), True,
+                self.client.gather([self.client.submit(_read_and_train, est, source.reader, replace(plan, train=units),
                                                        workers=[w], pure=False)
                                     for units, w in zip(shard_units(range(n), k), workers)])
                 times[k].append(time.perf_counter() - t)
@@ -156,7 +135,7 @@ class DataParallelScaling:
 
 
 class DataParallelScalingLarge(DataParallelScaling):
-    """The same at 4M rows (39 training blocks of 100k, 800 MB), averaged SGD merged every 3
+    """The same at 4M rows (36 training blocks of 100k, 720 MB), averaged SGD merged every 3
     blocks: the fixed cost of a fit (opening the store, the first task's start, the final
     merge) weighs less, so the speed-up comes closer to the machine's ceiling."""
 

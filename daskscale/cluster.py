@@ -222,7 +222,7 @@ class Connection:
         self.client = client
         self.cluster = cluster
         self._spill_dir = spill_dir
-        #: :class:`daskscale.deploy.tls.TLSFiles` when this connection made or loaded certificates
+        #: :class:`daskscale.deploy.tls.TLSFiles` when this connection loaded certificates from a directory
         self.tls = tls
         #: what of a cluster started here is reachable from other machines (see check_exposure)
         self.exposed: list[str] = []
@@ -319,11 +319,12 @@ def connect(
     spill_dir
         Directory for workers' spilled data; a fresh temporary directory by default.
     security
-        A :class:`distributed.security.Security`; ``True`` for a fresh private CA and
-        certificates (in a temporary directory, kept on ``Connection.tls``) on the embedded
-        cluster; or the path of a directory made by
+        A :class:`distributed.security.Security`; ``True`` for a fresh private certificate,
+        in memory only (``Security.temporary()``, on ``Connection.cluster.security``), on the
+        embedded cluster; or the path of a directory made by
         :func:`daskscale.deploy.tls.generate_certificates` (used as the client's credentials
-        when joining an address, and for every role of an embedded cluster).
+        when joining an address, and for every role of an embedded cluster that other
+        processes or machines should be able to join).
     k8s, hpc
         Deployment specs for Kubernetes (dask-kubernetes) and HPC queues (dask-jobqueue);
         see :mod:`daskscale.deploy`.
@@ -421,23 +422,28 @@ def connect(
 
 
 def _security(security: Any, *, for_address: bool) -> tuple[Any, Any]:
-    """``(TLSFiles | None, Security | None)`` for the ``security`` argument of :func:`connect`."""
+    """``(TLSFiles | None, Security | None)`` for the ``security`` argument of :func:`connect`.
+
+    ``True`` is ``Security.temporary()`` (as in ``LocalCluster(security=True)``): a private
+    self-signed certificate, the cluster's only CA, kept in memory (no key file on disk) and
+    handed to the workers by their nannies. Other processes and machines join with a
+    directory made by :mod:`daskscale.deploy.tls` instead.
+    """
     if security is None or security is False:
         return None, None
     if isinstance(security, distributed.security.Security):
         return None, security
-    from daskscale.deploy import tls
-
     if security is True:
         if for_address:
             raise ClusterError("security=True makes new certificates, which a running scheduler would refuse; "
                                "pass the directory of the cluster's certificates (security='path/to/tls')")
-        files = tls.generate_certificates(tempfile.mkdtemp(prefix="daskscale-tls-"))
-    elif isinstance(security, (str, os.PathLike)):
-        files = tls.load_certificates(security)
-    else:
+        return None, distributed.security.Security.temporary()
+    if not isinstance(security, (str, os.PathLike)):
         raise ClusterError(f"security must be a distributed Security, True or a certificate directory, "
                            f"not {type(security).__name__}")
+    from daskscale.deploy import tls
+
+    files = tls.load_certificates(security)
     return files, files.security("client" if for_address else "all")
 
 

@@ -15,7 +15,7 @@ Two ways put the page on a scheduler:
 
 - this module as a route module, in the ``distributed.scheduler.http.routes`` config list:
   the scheduler imports it before it builds its dashboard, and importing it registers the
-  page (:mod:`daskscale.dashboard_distributed`). This is how :func:`daskscale.connect` starts
+  page (:mod:`daskscale.adapters.distributed`). This is how :func:`daskscale.connect` starts
   its local cluster, and how a scheduler started elsewhere can serve it
   (``DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES``). A scheduler this process starts after
   importing this module serves the page too.
@@ -66,7 +66,7 @@ routes: list[tuple] = [(JSON_PATH, MetricsJSON, {})]
 def _register() -> None:
     """Put the Bokeh page on every dashboard this process builds from now on."""
     try:
-        from daskscale.dashboard_distributed import register
+        from daskscale.adapters.distributed import register
         from daskscale.dashboard_page import metrics_doc
     except ImportError:  # no Bokeh: distributed serves no dashboard pages either, the JSON route stays
         return
@@ -82,7 +82,7 @@ class DashboardPlugin(SchedulerPlugin):
     name = "daskscale-dashboard"
 
     async def start(self, scheduler: Any) -> None:
-        from daskscale.dashboard_distributed import serve_on
+        from daskscale.adapters.distributed import serve_on
         from daskscale.dashboard_page import metrics_doc
 
         app = getattr(scheduler, "http_application", None)

@@ -19,7 +19,7 @@ from bokeh.models import (ColumnDataSource, DataTable, DatetimeTickFormatter, Di
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
-from daskscale.dashboard_distributed import use_dashboard_template
+from daskscale.adapters.distributed import use_dashboard_template
 from daskscale.dashboard_view import COLUMNS, SERIES, RunsView
 from daskscale.monitor import HISTORY, METRICS_TOPIC
 

@@ -42,6 +42,10 @@ class ClusterError(DaskscaleError, RuntimeError):
     """A cluster could not be started, reached or described."""
 
 
+class SourceChangedError(DaskscaleError, RuntimeError):
+    """A followed file was truncated, rotated or rewritten: the rows read so far are no longer in it."""
+
+
 class CorruptChunkError(StoreError):
     """A chunk of a store does not decode to its chunk's size; the message names the chunk.
 

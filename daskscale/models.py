@@ -38,6 +38,7 @@ from typing import Any, Iterable
 import numpy as np
 import skops.io as sio
 
+from daskscale.adapters.sklearn import TRUSTED_BASES
 from daskscale.errors import UnsafeModelError
 from daskscale.storage.atomic import atomic_file
 
@@ -58,9 +59,6 @@ _EXTRA_OK = frozenset({"ObjectNode", "CachedNode"})
 #: Classes, besides estimators, losses and optimisers, that models daskscale saves carry
 #: (found by saving every kind: tests/test_models.py::test_every_model_kind_round_trips).
 SAFE_CLASSES = frozenset({"daskscale.learn.history.History", "daskscale.learn.planner.Plan"})
-#: Base classes whose subclasses defined in ``sklearn`` / ``daskscale`` are trusted.
-_SAFE_BASES = ("sklearn.base.BaseEstimator", "sklearn._loss._loss.CyLossFunction",
-               "sklearn.neural_network._stochastic_optimizers.BaseOptimizer")
 _CLASS_ROOTS = ("sklearn", "daskscale")
 
 #: Refuse an archive that would expand past this many bytes (all members together).
@@ -143,7 +141,7 @@ def _resolve(name: str) -> Any:
 
 @functools.cache
 def _safe_bases() -> tuple[type, ...]:
-    return tuple(b for b in map(_resolve, _SAFE_BASES) if isinstance(b, type))
+    return tuple(b for b in map(_resolve, TRUSTED_BASES) if isinstance(b, type))
 
 
 @functools.lru_cache(maxsize=4096)

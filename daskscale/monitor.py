@@ -121,20 +121,17 @@ def compute_with_progress(collection: Any, *, desc: str, unit: str = "task", dis
     client = current_client()
     if client is None or not hasattr(client, "compute") or ((not _enabled()) if disable is None else disable):
         return dask.compute(collection)[0]
-    from distributed.diagnostics.progressbar import TextProgressBar
-
-    class _Tasks(TextProgressBar):
-        def _draw_bar(self, remaining: int, all: int, **kw: Any) -> None:  # noqa: A002 - distributed's name
-            bar.total = all
-            advance_to(bar, all - remaining)
-            bar.refresh()
-
-        def _draw_stop(self, **kw: Any) -> None:
-            pass
+    from daskscale.adapters.distributed import watch_tasks
 
     future = client.compute(collection)
     with progress(total=None, desc=desc, unit=unit, disable=False) as bar:
-        _Tasks([future], complete=True)  # returns when the graph is done (or failed)
+
+        def draw(done: int, total: int) -> None:
+            bar.total = total
+            advance_to(bar, done)
+            bar.refresh()
+
+        watch_tasks(future, draw)
     return future.result()
 
 

@@ -21,7 +21,7 @@ import pytest
 
 import daskscale
 from daskscale.dashboard import PAGE_NAME, DashboardPlugin, install, page_url
-from daskscale.dashboard_distributed import check, in_navigation
+from daskscale.adapters.distributed import check, in_navigation
 from daskscale.dashboard_view import RunsView
 from daskscale.monitor import MetricsPublisher
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import dask.array as da
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.utils.metaestimators import available_if
@@ -21,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from daskscale.compress.prune import check_sparsity, check_supported, magnitude_prune, prune_neurons
 from daskscale.compress.quantize import check_mode, pack, prepare, qmatmul, quantize, quantize_bias, unpack
+from daskscale.engine.apply import apply_blockwise, in_memory, score_blockwise
 
 __all__ = ["CompressedClassifier", "CompressedRegressor", "compress"]
 
@@ -138,32 +138,31 @@ class _Compressed(BaseEstimator):
                 h = _ACT[self.activation_](h)
         return h
 
-    def _apply(self, X: Any, fn: Any, n_out: int | None, dtype: Any) -> Any:
+    def _apply(self, X: Any, fn: Any) -> Any:
         """``fn`` on NumPy ``X`` directly; on anything else, lazily per row block."""
         check_is_fitted(self, "layers_")
-        if isinstance(X, np.ndarray) or (not _lazy(X)):
-            X = validate_data(self, X, reset=False)
-            return fn(X)
+        if in_memory(X):
+            return fn(validate_data(self, X, reset=False))
         from daskscale.errors import SchemaError
         from daskscale.storage.convert import as_data
 
-        Xd = as_data(X).X
-        if Xd.shape[1] != self.n_features_in_:
-            raise SchemaError(f"X has {Xd.shape[1]} features but this model was fitted with {self.n_features_in_}")
-        if n_out is None:
-            return Xd.map_blocks(fn, dtype=dtype, drop_axis=1, meta=np.empty((0,), dtype))
-        return Xd.map_blocks(fn, dtype=dtype, chunks=(Xd.chunks[0], (n_out,)), meta=np.empty((0, 0), dtype))
-
-    def _n_out(self) -> int:
-        return self.layers_[-1].shape[1]
+        data = as_data(X)
+        if data.n_features != self.n_features_in_:
+            raise SchemaError(f"{data.source or 'X'} has {data.n_features} features but this model was fitted "
+                              f"with {self.n_features_in_}: give data with the same features")
+        return apply_blockwise(fn, data)
 
     def _raw(self, X: Any) -> Any:
         """The last layer's output, 1-D when it has one unit."""
         check_is_fitted(self, "layers_")
-        k = self._n_out()
-        if k == 1:
-            return self._apply(X, lambda b: self._forward(b)[:, 0], None, np.float32)
-        return self._apply(X, self._forward, k, np.float32)
+        if self.layers_[-1].shape[1] == 1:
+            return self._apply(X, lambda b: self._forward(b)[:, 0])
+        return self._apply(X, self._forward)
+
+    def _score(self, X: Any, y: Any, sample_weight: Any) -> float:
+        """Accuracy or R^2 over every row (:func:`daskscale.engine.apply.score_blockwise`)."""
+        check_is_fitted(self, "layers_")
+        return score_blockwise(self, X, y, sample_weight=sample_weight)
 
 
 def _unwrap(model: Any) -> tuple[Any, tuple[Any, Any]]:
@@ -190,15 +189,6 @@ def _unwrap(model: Any) -> tuple[Any, tuple[Any, Any]]:
         return steps[1], (np.asarray(mean, np.float64), np.asarray(scale, np.float64))
     raise InputTypeError("a Pipeline can be compressed when it is [StandardScaler,] model; got "
                          f"steps {[type(s).__name__ for s in steps]}")
-
-
-def _lazy(X: Any) -> bool:
-    import os
-
-    if isinstance(X, (da.Array, str, os.PathLike)):
-        return True
-    mod = type(X).__module__
-    return mod.startswith(("dask", "xarray"))
 
 
 def _proba_kind(model: Any, kind: str) -> str | None:
@@ -262,7 +252,7 @@ class CompressedClassifier(ClassifierMixin, _Compressed):
             idx = (z[:, 0] > 0).astype(int) if z.shape[1] == 1 else z.argmax(axis=1)
             return classes[idx]
 
-        return self._apply(X, labels, None, classes.dtype)
+        return self._apply(X, labels)
 
     @available_if(_has_proba)
     def predict_proba(self, X: Any) -> Any:
@@ -276,16 +266,11 @@ class CompressedClassifier(ClassifierMixin, _Compressed):
                 return np.hstack([1 - p, p])
             return p / np.where(p.sum(axis=1, keepdims=True) == 0, 1, p.sum(axis=1, keepdims=True))
 
-        return self._apply(X, proba, len(self.classes_), np.float32)
+        return self._apply(X, proba)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """Accuracy (computed blockwise for lazy input)."""
-        if not _lazy(X):
-            return super().score(X, y, sample_weight)
-        from daskscale.storage.convert import as_data
-
-        d = as_data(X, y, require_y=True)
-        return float((self.predict(d.X) == d.y).mean().compute())
+        """Accuracy over every row (blockwise for lazy input)."""
+        return self._score(X, y, sample_weight)
 
 
 class CompressedRegressor(RegressorMixin, _Compressed):
@@ -309,17 +294,8 @@ class CompressedRegressor(RegressorMixin, _Compressed):
         return self._raw(X)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """R^2 (computed blockwise for lazy input)."""
-        if not _lazy(X):
-            return super().score(X, y, sample_weight)
-        from daskscale.storage.convert import as_data
-
-        d = as_data(X, y, require_y=True)
-        p, t = self.predict(d.X), d.y.astype(np.float64)
-        ss_res = ((t - p) ** 2).sum()
-        ss_tot = ((t - t.mean()) ** 2).sum()
-        res, tot = da.compute(ss_res, ss_tot)
-        return float(1 - res / tot)
+        """R^2 over every row (blockwise for lazy input)."""
+        return self._score(X, y, sample_weight)
 
 
 def compress(model: Any, *, sparsity: float = 0.0, scope: str = "global", keep_units: float | None = None,

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from daskscale.adapters.sklearn import is_linear_model, is_mlp, reset_mlp_optimizer, sgd_iterate
 from daskscale.errors import InputTypeError, NotFittedError, SchemaError
-from daskscale.storage.convert import aligned
 
 __all__ = ["SUPPORTED", "magnitude_prune", "prune_gradually", "sparsity_schedule", "prune_neurons", "fine_tune",
            "prune_ensemble", "weights_of", "sparsity_of", "check_sparsity", "check_supported"]
@@ -40,8 +40,8 @@ def check_supported(model: Any) -> str:
     if isinstance(model, Pipeline):
         model = model.steps[-1][1]
 
-    kind = "mlp" if hasattr(type(model), "_forward_pass_fast") or "MLP" in type(model).__name__ else None
-    if kind is None and (is_classifier(model) or is_regressor(model)) and _is_linear(model):
+    kind = "mlp" if is_mlp(model) or "MLP" in type(model).__name__ else None
+    if kind is None and (is_classifier(model) or is_regressor(model)) and is_linear_model(model):
         kind = "linear"
     if kind is None:
         raise InputTypeError(f"cannot compress a {type(model).__name__}; supported: {', '.join(SUPPORTED)}"
@@ -51,15 +51,6 @@ def check_supported(model: Any) -> str:
         raise NotFittedError(f"this {type(model).__name__} is not fitted (it has no {fitted}); "
                              "call fit before compressing it")
     return kind
-
-
-def _is_linear(model: Any) -> bool:
-    from sklearn.linear_model._base import LinearClassifierMixin, LinearModel
-    from sklearn.linear_model._stochastic_gradient import BaseSGD
-    from sklearn.svm import LinearSVC, LinearSVR
-
-    # SGDRegressor derives from neither base, but has coef_ / intercept_ like the others
-    return isinstance(model, (LinearModel, LinearClassifierMixin, BaseSGD, LinearSVC, LinearSVR))
 
 
 def check_sparsity(sparsity: float) -> float:
@@ -191,10 +182,7 @@ def prune_neurons(mlp: Any, keep: float | int | list) -> Any:
         coefs[i + 1] = coefs[i + 1][idx, :]
     small.coefs_, small.intercepts_ = coefs, intercepts
     small.hidden_layer_sizes = tuple(counts)
-    # the optimizer's moments have the old shapes; a later partial_fit must start fresh ones
-    for attr in ("_optimizer", "_best_coefs", "_best_intercepts"):
-        if hasattr(small, attr):
-            delattr(small, attr)
+    reset_mlp_optimizer(small)  # its moments have the old shapes: a later partial_fit starts fresh ones
     return small
 
 
@@ -202,9 +190,9 @@ def _hold_at_zero(model: Any, masks: list[np.ndarray]) -> None:
     """Set the weights outside ``masks`` back to zero, in place (the weights are views of the
     model's own arrays: no copy per training step).
 
-    An averaged SGD model (``average=True``) trains its iterate ``_standard_coef`` and reports
-    the running average as ``coef_``: both are held at zero, or the pruned weights would go on
-    learning in the iterate.
+    An averaged SGD model (``average=True``) trains an iterate and reports the running average
+    as ``coef_``: both are held at zero (:func:`~daskscale.adapters.sklearn.sgd_iterate`), or
+    the pruned weights would go on learning in the iterate.
     """
     ws = weights_of(model)
     if all(w.flags.writeable for w in ws):
@@ -212,73 +200,85 @@ def _hold_at_zero(model: Any, masks: list[np.ndarray]) -> None:
             np.copyto(w, 0.0, where=~m)
     else:
         _set_weights(model, [np.where(m, w, 0.0) for w, m in zip(ws, masks)])
-    est = _final(model)
-    coef = getattr(est, "coef_", None)
-    if coef is not None and not hasattr(est, "coefs_"):
-        for name in ("_standard_coef", "_average_coef"):
-            arr = getattr(est, name, None)
-            if isinstance(arr, np.ndarray) and arr.size == coef.size and arr.flags.writeable:
-                np.copyto(arr, 0.0, where=~masks[0].T.reshape(arr.shape))
+    for arr in sgd_iterate(_final(model)):
+        np.copyto(arr, 0.0, where=~masks[0].T.reshape(arr.shape))
+
+
+class _Masks:
+    """The ``after_batch`` hook of masked training: hold the pruned weights at zero after every
+    ``partial_fit`` call, and re-prune by magnitude when the update count reaches a step of
+    ``schedule`` (``{update: sparsity}``; pruned weights are zero, so masks only shrink)."""
+
+    def __init__(self, model: Any, masks: list[np.ndarray] | None, schedule: dict[int, float], scope: str):
+        self.model, self.masks, self.schedule, self.scope, self.update = model, masks, dict(schedule), scope, 0
+        self._hold()
+        self._prune()  # a step at update 0 comes before any training
+
+    def _hold(self) -> None:
+        if self.masks is not None:
+            _hold_at_zero(self.model, self.masks)
+
+    def _prune(self) -> None:
+        if self.update in self.schedule:  # ranked with the pruned weights back at zero
+            self.masks = _magnitude_masks(weights_of(self.model), self.schedule.pop(self.update), self.scope)
+            self._hold()
+
+    def __call__(self, est: Any) -> None:
+        self._hold()
+        self.update += 1
+        self._prune()
+
+    def finish(self) -> list[np.ndarray]:
+        """The final masks; steps past the last update (rows counted differently) still reach the target."""
+        if self.schedule:
+            self.masks = _magnitude_masks(weights_of(self.model), max(self.schedule.values()), self.scope)
+            _hold_at_zero(self.model, self.masks)
+        return self.masks
 
 
 def _masked_training(model: Any, X: Any, y: Any, *, epochs: int, batch_rows: int, classes: Any,
                      masks: list[np.ndarray] | None = None,
-                     schedule: dict[int, float] | None = None, scope: str = "global",
-                     data: Any = None) -> list[np.ndarray]:
-    """``partial_fit`` over the row blocks of ``X`` for ``epochs`` passes, masked weights held at zero.
+                     schedule: dict[int, float] | None = None, scope: str = "global") -> list[np.ndarray]:
+    """The block loop over the row blocks of ``X`` for ``epochs`` passes, masked weights held at zero.
 
-    ``schedule`` maps a mini-batch update number to a sparsity: before that update the mask is
-    recomputed by magnitude (pruned weights are zero, so they stay pruned: masks only shrink).
-    ``data`` is ``as_data(X, y)`` when the caller has it already. Blocks are read one at a
-    time, the next while the current one trains (a store: by zarr, straight into this process).
-    Returns the final masks; ``model`` is updated in place.
+    ``X`` may be a :class:`~daskscale.engine.source.Source` already. ``schedule`` maps a
+    mini-batch update number to a sparsity: before that update the mask is recomputed by
+    magnitude. Blocks are read in order, the next while the current one trains (a store: by
+    zarr, straight into this process), cast to the model's dtype and put through a Pipeline's
+    fitted preprocessing in the read-ahead thread. Returns the final masks; ``model`` is
+    updated in place.
     """
     from sklearn.pipeline import Pipeline
 
-    from daskscale.learn.blocks import iter_blocks, make_reader
-    from daskscale.storage.convert import as_data
+    from daskscale.engine.loop import Hooks, TrainPlan, TrainState, run
+    from daskscale.engine.source import Source
+    from daskscale.learn.prep import kind_of
 
     check_supported(model)
-    # a Pipeline([scaler, model]): the fitted preprocessing is applied to each block as is
-    pre = model[:-1] if isinstance(model, Pipeline) else None
     est = _final(model)
     if not hasattr(est, "partial_fit"):
         raise InputTypeError(f"{type(est).__name__} has no partial_fit; fine-tuning needs an incremental "
                              "model (SGDClassifier, SGDRegressor, Perceptron, MLPClassifier, MLPRegressor)")
     if int(epochs) < 1:
         raise SchemaError(f"epochs must be at least 1, got {epochs!r}")
-    data = data if data is not None else as_data(X, y, require_y=True)
-    reader = make_reader(data, X, y)
+    source = Source.of(X, y, require_y=True)
     if classes is None:
         classes = getattr(est, "classes_", None)
-    kw = {} if classes is None or not hasattr(est, "classes_") else {"classes": classes}
+    # a Pipeline([scaler, model]): its fitted preprocessing is applied to each block as is
+    pre = model[:-1] if isinstance(model, Pipeline) else None
     # the solver keeps the dtype it was fitted with (SGD refuses to mix float32 and float64)
     dtype = weights_of(model)[0].dtype
-    batch_rows = _call_rows(est, batch_rows)
-    schedule = dict(schedule or {})
-    update = 0
-    if masks is not None:  # the state the solver trains from, too (an averaged SGD's iterate)
-        _hold_at_zero(model, masks)
-    def prepare(i: int, block: tuple) -> tuple:  # in the read-ahead thread
-        xb, yb = block
-        xb = aligned(np.asarray(xb, dtype=dtype))
-        if pre is not None:
-            xb = pre.transform(xb).astype(dtype, copy=False)
-        return xb, aligned(np.asarray(yb))
 
-    for _ in range(int(epochs)):
-        for _i, (xb, yb) in iter_blocks(reader, range(reader.n_blocks), max_in_flight=1, prepare=prepare):
-            for a in range(0, len(xb), batch_rows):
-                if update in schedule:
-                    masks = _magnitude_masks(weights_of(model), schedule.pop(update), scope)
-                    _hold_at_zero(model, masks)
-                est.partial_fit(xb[a:a + batch_rows], yb[a:a + batch_rows], **kw)
-                _hold_at_zero(model, masks)
-                update += 1
-    if schedule:  # fewer updates than planned (rows counted differently): still reach the target
-        masks = _magnitude_masks(weights_of(model), max(schedule.values()), scope)
-        _hold_at_zero(model, masks)
-    return masks
+    def transform(xb: np.ndarray) -> np.ndarray:
+        xb = xb.astype(dtype, copy=False)
+        return xb if pre is None else pre.transform(xb).astype(dtype, copy=False)
+
+    hook = _Masks(model, masks, schedule or {}, scope)
+    plan = TrainPlan(kind=kind_of(est), train=list(range(source.n_blocks)), epochs=int(epochs),
+                     batch_size=_call_rows(est, batch_rows), shuffle=False, max_in_flight=1, progressive=False,
+                     classes=None if classes is None or not hasattr(est, "classes_") else np.asarray(classes).tolist())
+    run(est, source.reader, plan, TrainState(fitted=True), Hooks(transform=transform, after_batch=hook))
+    return hook.finish()
 
 
 def _call_rows(est: Any, batch_rows: int) -> int:
@@ -363,18 +363,18 @@ def prune_gradually(model: Any, sparsity: float, X: Any, y: Any = None, *, steps
     >>> round(sparsity_of(pruned), 2), bool(pruned.score(X, y) > 0.9)
     (0.9, True)
     """
-    from daskscale.storage.convert import as_data
+    from daskscale.engine.source import Source
 
     check_sparsity(sparsity)
     if scope not in ("global", "layer"):
         raise SchemaError(f"scope must be 'global' or 'layer', got {scope!r}")
     pruned = copy.deepcopy(model)
-    data = as_data(X, y, require_y=True)
+    source = Source.of(X, y, require_y=True)
     step = _call_rows(_final(model), batch_rows)
-    per_epoch = sum(-(-int(r) // step) for r in data.row_chunks)
+    per_epoch = sum(-(-int(r) // step) for r in source.data.row_chunks)
     schedule = sparsity_schedule(sparsity, steps, per_epoch * max(1, int(epochs)), ramp)
-    masks = _masked_training(pruned, X, y, epochs=epochs, batch_rows=batch_rows, classes=classes,
-                             schedule=schedule, scope=scope, data=data)
+    masks = _masked_training(pruned, source, None, epochs=epochs, batch_rows=batch_rows, classes=classes,
+                             schedule=schedule, scope=scope)
     return pruned, masks
 
 

@@ -1,11 +1,12 @@
 """Kubernetes: render a dask-kubernetes ``DaskCluster`` resource, or plain manifests, with limits.
 
-Two ways to run daskscale on Kubernetes:
+Both are rendered by dask-kubernetes (the optional extra ``daskscale[k8s]``). Two ways to run
+daskscale on Kubernetes:
 
 - With the Dask Kubernetes operator installed in the cluster (``helm install dask-operator``),
   :func:`render_daskcluster` gives the ``DaskCluster`` custom resource (``kubectl apply -f``),
   and ``daskscale.connect(k8s=K8sSpec(...))`` creates it through dask-kubernetes'
-  :class:`~dask_kubernetes.operator.KubeCluster` (the optional extra ``daskscale[k8s]``).
+  :class:`~dask_kubernetes.operator.KubeCluster`.
 - Without the operator, :func:`render_manifest` gives a scheduler Deployment + Service and a
   worker Deployment that plain ``kubectl apply`` understands.
 
@@ -18,6 +19,7 @@ pod's interfaces (a pod's address is private to the cluster network); put it beh
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -29,6 +31,7 @@ __all__ = ["K8sSpec", "render_daskcluster", "render_manifest", "to_yaml", "make_
            "DEFAULT_IMAGE"]
 
 DEFAULT_IMAGE = "ghcr.io/dask/dask:latest"
+_TLS_DIR = "/etc/daskscale/tls"
 _ROUTES_ENV = "DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES"
 _ROUTES = ("['distributed.http.scheduler.prometheus','distributed.http.scheduler.info',"
            "'distributed.http.scheduler.json','distributed.http.health','distributed.http.proxy',"
@@ -98,96 +101,78 @@ def _resources(memory: str, cpu: int) -> dict[str, dict[str, str]]:
     return {"requests": dict(q), "limits": dict(q)}
 
 
-def _env(s: K8sSpec) -> list[dict[str, str]]:
+def _env(s: K8sSpec) -> dict[str, str]:
     env = {"DASKSCALE_PROGRESS": "0", **s.env}
     if s.image != DEFAULT_IMAGE:
         env = {_ROUTES_ENV: _ROUTES, **env}
-    return [{"name": k, "value": str(v)} for k, v in env.items()]
+    return {k: str(v) for k, v in env.items()}
 
 
-def _tls(s: K8sSpec, role: str) -> tuple[list[str], dict[str, Any]]:
-    """Command-line flags and pod volume wiring for certificates in a Kubernetes Secret."""
+def _tls_args(s: K8sSpec, role: str) -> list[str]:
+    """Command-line flags for the certificates mounted from the Kubernetes Secret ``tls_secret``."""
     if not s.tls_secret:
-        return [], {}
-    d = "/etc/daskscale/tls"
-    args = ["--tls-ca-file", f"{d}/ca.pem", "--tls-cert", f"{d}/{role}.pem", "--tls-key", f"{d}/{role}-key.pem"]
-    return args, {"mount": {"name": "tls", "mountPath": d, "readOnly": True},
-                  "volume": {"name": "tls", "secret": {"secretName": s.tls_secret}}}
+        return []
+    return ["--tls-ca-file", f"{_TLS_DIR}/ca.pem", "--tls-cert", f"{_TLS_DIR}/{role}.pem",
+            "--tls-key", f"{_TLS_DIR}/{role}-key.pem"]
 
 
-def _worker_container(s: K8sSpec, scheduler: str | None = None) -> dict[str, Any]:
-    tls_args, tls = _tls(s, "worker")
-    args = ["dask", "worker"] + ([scheduler] if scheduler else []) + [
-        "--name", "$(DASK_WORKER_NAME)" if scheduler is None else "$(HOSTNAME)",
-        "--nthreads", str(s.cpu), "--memory-limit", str(parse_bytes(s.memory)),
-        "--dashboard", "--dashboard-address", "8788"] + tls_args
-    c = {"name": "worker", "image": s.image, "args": args, "env": _env(s),
-         "resources": _resources(s.memory, s.cpu),
-         "ports": [{"name": "http-dashboard", "containerPort": 8788, "protocol": "TCP"}]}
-    if tls:
-        c["volumeMounts"] = [tls["mount"]]
-    return c
-
-
-def _scheduler_container(s: K8sSpec) -> dict[str, Any]:
-    tls_args, tls = _tls(s, "scheduler")
-    probe = {"httpGet": {"port": "http-dashboard", "path": "/health"}}
-    c = {"name": "scheduler", "image": s.image,
-         "args": ["dask", "scheduler", "--host", "0.0.0.0"] + (["--protocol", "tls"] if tls else []) + tls_args,
-         "env": _env(s), "resources": _resources(s.scheduler_memory, s.scheduler_cpu),
-         "ports": [{"name": "tcp-comm", "containerPort": 8786, "protocol": "TCP"},
-                   {"name": "http-dashboard", "containerPort": 8787, "protocol": "TCP"}],
-         "readinessProbe": {**probe, "initialDelaySeconds": 0, "periodSeconds": 1, "timeoutSeconds": 300},
-         "livenessProbe": {**probe, "initialDelaySeconds": 15, "periodSeconds": 20}}
-    if tls:
-        c["volumeMounts"] = [tls["mount"]]
-    return c
-
-
-def _pod(s: K8sSpec, container: dict[str, Any], role: str) -> dict[str, Any]:
-    pod: dict[str, Any] = {"containers": [container]}
-    _, tls = _tls(s, role)
-    if tls:
-        pod["volumes"] = [tls["volume"]]
-    return pod
-
-
-def _service_ports() -> list[dict[str, Any]]:
-    return [{"name": "tcp-comm", "protocol": "TCP", "port": 8786, "targetPort": "tcp-comm"},
-            {"name": "http-dashboard", "protocol": "TCP", "port": 8787, "targetPort": "http-dashboard"}]
+def _operator() -> Any:
+    try:
+        from dask_kubernetes import operator
+    except ImportError as exc:
+        raise ClusterError("Kubernetes clusters need dask-kubernetes: pip install 'daskscale[k8s]' "
+                           f"({exc})") from None
+    return operator
 
 
 def render_daskcluster(spec: K8sSpec | dict[str, Any] | None = None) -> dict[str, Any]:
     """The ``DaskCluster`` custom resource (``kubernetes.dask.org/v1``) for ``spec``.
+
+    dask-kubernetes' ``make_cluster_spec`` renders it; daskscale then sets what that template
+    cannot: the scheduler's own resources, labels and namespace, the TLS Secret's volume, and
+    the scheduler command. The template starts ``dask-scheduler``, a script distributed
+    removed in 2026.6 (dask/distributed#9335), so its pod would not start on a current image;
+    ``dask scheduler`` works on every distributed since 2022.10.
+
+    Raises
+    ------
+    ClusterError
+        If dask-kubernetes (extra ``daskscale[k8s]``) is not installed.
 
     Examples
     --------
     >>> r = render_daskcluster({"name": "demo", "n_workers": 3})
     >>> r["kind"], r["metadata"]["name"], r["spec"]["worker"]["replicas"]
     ('DaskCluster', 'demo', 3)
+    >>> r["spec"]["scheduler"]["spec"]["containers"][0]["args"][:2]
+    ['dask', 'scheduler']
     """
     s = _spec(spec)
-    meta: dict[str, Any] = {"name": s.name, "labels": {"app.kubernetes.io/part-of": "daskscale"}}
+    worker = ["dask", "worker", "--nthreads", str(s.cpu), "--memory-limit", str(parse_bytes(s.memory)),
+              *_tls_args(s, "worker")]
+    r = _operator().make_cluster_spec(s.name, image=s.image, n_workers=s.n_workers, env=_env(s),
+                                      resources=_resources(s.memory, s.cpu), worker_command=worker,
+                                      idle_timeout=s.idle_timeout)
+    r["metadata"]["labels"] = {"app.kubernetes.io/part-of": "daskscale"}
     if s.namespace:
-        meta["namespace"] = s.namespace
-    return {
-        "apiVersion": "kubernetes.dask.org/v1",
-        "kind": "DaskCluster",
-        "metadata": meta,
-        "spec": {
-            "idleTimeout": s.idle_timeout,
-            "worker": {"replicas": s.n_workers, "spec": _pod(s, _worker_container(s), "worker")},
-            "scheduler": {
-                "spec": _pod(s, _scheduler_container(s), "scheduler"),
-                "service": {"type": "ClusterIP", "ports": _service_ports(),
-                            "selector": {"dask.org/cluster-name": s.name, "dask.org/component": "scheduler"}},
-            },
-        },
-    }
+        r["metadata"]["namespace"] = s.namespace
+    sched = r["spec"]["scheduler"]["spec"]["containers"][0]
+    sched["args"] = ["dask", "scheduler", "--host", "0.0.0.0", *(["--protocol", "tls"] if s.tls_secret else []),
+                     *_tls_args(s, "scheduler")]
+    sched["resources"] = _resources(s.scheduler_memory, s.scheduler_cpu)
+    if s.tls_secret:
+        for role in ("worker", "scheduler"):
+            pod = r["spec"][role]["spec"]
+            pod["volumes"] = [{"name": "tls", "secret": {"secretName": s.tls_secret}}]
+            pod["containers"][0]["volumeMounts"] = [{"name": "tls", "mountPath": _TLS_DIR, "readOnly": True}]
+    return r
 
 
 def render_manifest(spec: K8sSpec | dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Plain Kubernetes objects (no operator): scheduler Deployment and Service, worker Deployment.
+
+    The pods are those of :func:`render_daskcluster`; without the operator, nothing gives the
+    workers a name or the scheduler's address, so their command says both.
 
     Examples
     --------
@@ -195,11 +180,13 @@ def render_manifest(spec: K8sSpec | dict[str, Any] | None = None) -> list[dict[s
     ['Deployment', 'Service', 'Deployment']
     """
     s = _spec(spec)
+    cluster = copy.deepcopy(render_daskcluster(s)["spec"])
     ns = {"namespace": s.namespace} if s.namespace else {}
     sched_labels = {"app.kubernetes.io/name": s.name, "app.kubernetes.io/component": "scheduler"}
     worker_labels = {"app.kubernetes.io/name": s.name, "app.kubernetes.io/component": "worker"}
-    proto = "tls" if s.tls_secret else "tcp"
-    address = f"{proto}://{s.name}-scheduler:8786"
+    args = cluster["worker"]["spec"]["containers"][0]["args"]
+    args[args.index("$(DASK_WORKER_NAME)")] = "$(HOSTNAME)"
+    args.insert(2, f"{'tls' if s.tls_secret else 'tcp'}://{s.name}-scheduler:8786")
 
     def deployment(name: str, labels: dict[str, str], replicas: int, pod: dict[str, Any]) -> dict[str, Any]:
         return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "labels": labels, **ns},
@@ -207,11 +194,10 @@ def render_manifest(spec: K8sSpec | dict[str, Any] | None = None) -> list[dict[s
                          "template": {"metadata": {"labels": labels}, "spec": pod}}}
 
     return [
-        deployment(f"{s.name}-scheduler", sched_labels, 1, _pod(s, _scheduler_container(s), "scheduler")),
+        deployment(f"{s.name}-scheduler", sched_labels, 1, cluster["scheduler"]["spec"]),
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"{s.name}-scheduler", **ns},
-         "spec": {"type": "ClusterIP", "selector": sched_labels, "ports": _service_ports()}},
-        deployment(f"{s.name}-worker", worker_labels, s.n_workers,
-                   _pod(s, _worker_container(s, scheduler=address), "worker")),
+         "spec": {"type": "ClusterIP", "selector": sched_labels, "ports": cluster["scheduler"]["service"]["ports"]}},
+        deployment(f"{s.name}-worker", worker_labels, s.n_workers, cluster["worker"]["spec"]),
     ]
 
 
@@ -232,13 +218,9 @@ def make_kube_cluster(spec: K8sSpec | dict[str, Any] | None = None, **kwargs: An
         If dask-kubernetes is not installed, or the Kubernetes API refused or could not be reached.
     """
     s = _spec(spec)
+    resource = render_daskcluster(s)
     try:
-        from dask_kubernetes.operator import KubeCluster
-    except ImportError as exc:
-        raise ClusterError("Kubernetes clusters need dask-kubernetes: pip install 'daskscale[k8s]' "
-                           f"({exc})") from None
-    try:
-        return KubeCluster(custom_cluster_spec=render_daskcluster(s), namespace=s.namespace, **kwargs)
+        return _operator().KubeCluster(custom_cluster_spec=resource, namespace=s.namespace, **kwargs)
     except Exception as exc:  # noqa: BLE001 - kr8s/kopf raise many types; say where it failed
         raise ClusterError(f"could not create DaskCluster {s.name!r} through KubeCluster: "
                            f"{type(exc).__name__}: {exc}. Is kubectl configured and the Dask operator installed?") from exc
@@ -254,19 +236,13 @@ def schema() -> dict[str, Any]:
 
 def crd_schema() -> dict[str, Any] | None:
     """The ``openAPIV3Schema`` of the ``DaskCluster`` CRD shipped with dask-kubernetes, if installed."""
-    import importlib.util
-    from pathlib import Path
+    from importlib.resources import files
 
     import yaml
 
-    spec = importlib.util.find_spec("dask_kubernetes")
-    if spec is None or not spec.submodule_search_locations:
+    try:
+        crds = files("dask_kubernetes.operator").joinpath("deployment/helm/dask-kubernetes-operator/crds")
+        crd = crds.joinpath("daskcluster.yaml").read_text()  # the CRD the Helm chart installs, $refs resolved
+    except (ImportError, FileNotFoundError):
         return None
-    root = Path(list(spec.submodule_search_locations)[0])
-    for p in (root / "operator/deployment/helm/dask-kubernetes-operator/crds/daskcluster.yaml",
-              root / "operator/customresources/daskcluster.yaml"):
-        if p.exists():
-            crd = yaml.safe_load(p.read_text())
-            if isinstance(crd, dict) and "versions" in crd.get("spec", {}):
-                return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    return None
+    return yaml.safe_load(crd)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]

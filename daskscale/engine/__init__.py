@@ -29,6 +29,14 @@ _LAZY = {
     "run": "daskscale.engine.loop",
     "blocks": "daskscale.engine.loop",
     "PROCESS": "daskscale.engine.process",
+    "apply_blockwise": "daskscale.engine.apply",
+    "score_blockwise": "daskscale.engine.apply",
+    "score_state": "daskscale.engine.apply",
+    "ScoreState": "daskscale.engine.apply",
+    "ScoreReducer": "daskscale.engine.apply",
+    "kind_of": "daskscale.engine.apply",
+    "in_memory": "daskscale.engine.apply",
+    "scale_rows": "daskscale.engine.apply",
 }
 
 __all__ = list(_LAZY)

@@ -44,9 +44,10 @@ from daskscale.adapters.glibc import blocks_on_heap
 from daskscale.engine.prefetch import epoch_units, iter_units, mini_batches
 from daskscale.errors import DaskscaleError, SchemaError
 from daskscale.learn.history import History
-from daskscale.learn.prep import block_loss, block_score, check_block
+from daskscale.engine.apply import ScoreState, scale_rows, score_state
+from daskscale.learn.prep import block_loss, check_block
 
-__all__ = ["TrainPlan", "TrainState", "Hooks", "Step", "run", "save_checkpoint", "scale_rows", "piece",
+__all__ = ["TrainPlan", "TrainState", "Hooks", "Step", "run", "blocks", "validate", "save_checkpoint", "piece", "block_of",
            "CHECKPOINT_FILE", "LOSS_ROWS"]
 
 CHECKPOINT_FILE = "checkpoint.skops"
@@ -121,12 +122,13 @@ class TrainState:
 
 @dataclass
 class Hooks:
-    """What a strategy adds to the loop (all optional)."""
+    """What a strategy adds to the loop (all optional). ``after_batch(est)`` returning ``True``
+    ends the run after that batch (``state.stopped``)."""
 
     publish: Callable[..., Any] | None = None
     on_unit: Callable[[dict], None] | None = None
     transform: Callable[[np.ndarray], np.ndarray] | None = None
-    after_batch: Callable[[Any], None] | None = None
+    after_batch: Callable[[Any], bool | None] | None = None
 
 
 class Step:
@@ -134,7 +136,8 @@ class Step:
 
     ``classes`` go with the first call only (``fitted=False``); ``fitted=None`` asks the
     estimator. A ``ValueError`` of the estimator is re-raised as a :class:`SchemaError` starting
-    with ``where`` (the block and its rows). ``after`` runs after every call (pruning masks).
+    with ``where`` (the block and its rows). ``after`` runs after every call (pruning masks);
+    when it returns ``True``, :attr:`done` is set (the loop then stops).
 
     Examples
     --------
@@ -149,6 +152,7 @@ class Step:
         self.est, self.kind, self.after = est, kind, after
         self.classes = None if classes is None else np.asarray(classes)
         self.fitted = _is_fitted(est) if fitted is None else fitted
+        self.done = False
 
     def __call__(self, X: np.ndarray, y: Any = None, where: str = "a batch", **kw: Any) -> "Step":
         est = self.est
@@ -164,8 +168,8 @@ class Step:
         except ValueError as e:
             raise SchemaError(f"{where}: {e}") from e
         self.fitted = True
-        if self.after is not None:
-            self.after(est)
+        if self.after is not None and self.after(est):
+            self.done = True
         return self
 
 
@@ -190,17 +194,6 @@ def save_checkpoint(est: Any, plan: TrainPlan, state: TrainState) -> Path:
 
 def _arr(v: Any) -> np.ndarray | None:
     return None if v is None else np.asarray(v)
-
-
-def scale_rows(X: np.ndarray, mean: np.ndarray | None, scale: np.ndarray | None) -> np.ndarray:
-    """Standardise rows with fitted column ``mean`` and ``scale`` (identity when ``None``)."""
-    if mean is None:
-        return X
-    # one copy in the block's own dtype (not float64 temporaries): memory stays ~1 block
-    out = np.array(X, dtype=X.dtype if X.dtype.kind == "f" else np.float64)
-    out -= mean.astype(out.dtype)
-    out /= scale.astype(out.dtype)
-    return out
 
 
 def piece(n: int, part: int, parts: int) -> tuple[int, int]:
@@ -231,14 +224,15 @@ def _assume_finite(finite: bool) -> Any:
     return sklearn.config_context(assume_finite=True) if finite else nullcontext()
 
 
-def _block_of(b: Any) -> int:
+def block_of(b: Any) -> int:
+    """The block of a unit element: a block index ``i``, or a piece ``(i, part, parts)`` of block ``i``."""
     return int(b if isinstance(b, (int, np.integer)) else b[0])
 
 
 def _cut(reader: Any, b: Any, block: tuple) -> tuple[str, np.ndarray, Any]:
     """``(where, X, y)`` of unit element ``b`` (a block or a piece of one) from its block."""
     X, y = block
-    first = reader.rows(_block_of(b))[0]
+    first = reader.rows(block_of(b))[0]
     if isinstance(b, (int, np.integer)):
         return f"block {b} (rows {first}-{first + len(X)})", X, y
     i, part, parts = b
@@ -261,18 +255,18 @@ class _Prepared:
         if self.hooks.transform is not None:
             X = self.hooks.transform(X)
         if self.plan.group == 1 and self.permuted(len(X)):
-            X, y = _permute(X, y, _unit_rng(self.plan.seed, self.epoch, _block_of(b)).permutation(len(X)))
+            X, y = _permute(X, y, _unit_rng(self.plan.seed, self.epoch, block_of(b)).permutation(len(X)))
         return where, X, y, finite
 
     def join(self, unit: list, parts: list[tuple]) -> tuple:
         where, X, y, finite = parts[0]
         if len(parts) > 1:  # interleave: the rows of several blocks permuted as one unit
-            where = "blocks " + ", ".join(str(_block_of(b)) for b in unit)
+            where = "blocks " + ", ".join(str(block_of(b)) for b in unit)
             X = np.concatenate([p[1] for p in parts])
             y = None if y is None else np.concatenate([p[2] for p in parts])
             finite = all(p[3] for p in parts)
             if self.permuted(len(X)):
-                X, y = _permute(X, y, _unit_rng(self.plan.seed, self.epoch, _block_of(unit[0])).permutation(len(X)))
+                X, y = _permute(X, y, _unit_rng(self.plan.seed, self.epoch, block_of(unit[0])).permutation(len(X)))
         return where, X, y, finite
 
 
@@ -293,14 +287,12 @@ def validate(est: Any, reader: Any, plan: TrainPlan, hooks: Hooks | None = None)
     """The score on the held-out blocks ``plan.val``, pooled over their rows."""
     if not plan.val:
         return None
-    total, rows = 0.0, 0
+    state = ScoreState(plan.kind)
     with blocks_on_heap():
         for _, X, y, finite in blocks(reader, plan.val, plan, hooks):
-            if len(X):
-                with _assume_finite(finite):
-                    total += block_score(est, plan.kind, X, y) * len(X)
-                rows += len(X)
-    return total / rows if rows else None
+            with _assume_finite(finite):
+                state += score_state(est, plan.kind, X, y)  # an empty block adds the empty state
+    return state.value()
 
 
 def run(est: Any, reader: Any, plan: TrainPlan, state: TrainState | None = None,
@@ -329,6 +321,8 @@ class _Loop:
             if state.stopped:
                 break
             self._epoch(epoch)
+            if self.step.done:
+                state.stopped = True
         return self.est, state, self.hist
 
     def _epoch(self, epoch: int) -> None:
@@ -345,6 +339,8 @@ class _Loop:
             loss = self._train_unit(where, X, y, finite)
             X = y = None  # free the unit before the next one is taken: memory stays bounded
             self._record(epoch, ui, units[ui], n, loss, time.perf_counter() - tb)
+            if self.step.done:
+                break
         it.close()  # the reader lets go of the last unit before validation and the next epoch
         self._end_epoch(epoch, time.perf_counter() - t0)
 
@@ -357,7 +353,7 @@ class _Loop:
                 loss = block_loss(self.est, plan.kind, np.ascontiguousarray(X[probe][:LOSS_ROWS]),
                                   None if y is None else y[probe][:LOSS_ROWS])
             for rows in mini_batches(n, plan.batch_size):
-                if rows.stop > rows.start:
+                if rows.stop > rows.start and not self.step.done:
                     self.step(X[rows], None if y is None else y[rows], where)
         self.state.fitted = self.step.fitted
         return loss
@@ -370,7 +366,7 @@ class _Loop:
         state.epoch_rows += n
         if loss is not None:
             state.epoch_losses.append(loss)
-        row = dict(epoch=epoch, step=ui, blocks=[_block_of(b) for b in unit], rows=n, loss=loss,
+        row = dict(epoch=epoch, step=ui, blocks=[block_of(b) for b in unit], rows=n, loss=loss,
                    rows_per_s=n / max(dt, 1e-9), rows_seen=state.rows_seen)
         self.hist.add_block(**row)
         if hooks.publish:

@@ -27,7 +27,7 @@ from daskscale.engine.process import PROCESS
 from daskscale.storage.chunks import read_chunks
 from daskscale.storage.convert import Data, aligned, as_data
 
-__all__ = ["Source", "Reader", "ArrayReader", "ZarrReader", "DaskReader"]
+__all__ = ["Source", "Reader", "ArrayReader", "ZarrReader", "DaskReader", "HeldReader"]
 
 
 def _bounds(row_chunks: Sequence[int]) -> np.ndarray:
@@ -146,6 +146,24 @@ class DaskReader(Reader):
         return aligned(np.asarray(xv)), aligned(np.asarray(yv))
 
 
+class HeldReader(Reader):
+    """Blocks already in this process's memory: ``held[i]`` is block ``i`` as ``(X, y)``.
+
+    ``read`` takes a block index or a piece ``(i, part, parts)`` (its whole block: the loop
+    cuts the piece), as the prefetch of :func:`~daskscale.engine.loop.run` asks for either.
+
+    ``bounds`` are the row offsets of every block of the input, so errors name a block's rows
+    as any reader's do. A block fetched from another worker may be unaligned (:func:`aligned`).
+    """
+
+    def __init__(self, bounds: Sequence[int], held: dict[int, tuple[np.ndarray, Any]]):
+        self.bounds, self.held = np.asarray(bounds), held
+
+    def read(self, i: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        X, y = self.held[i if isinstance(i, (int, np.integer)) else i[0]]
+        return aligned(np.asarray(X)), (None if y is None else aligned(np.asarray(y)))
+
+
 @dataclass
 class Source:
     """Row blocks of one input: ``data`` (metadata and lazy dask view) and ``reader`` (block ``i``).
@@ -167,12 +185,13 @@ class Source:
     @classmethod
     def of(cls, X: Any, y: Any = None, *, require_y: bool = False, chunk_rows: int | None = None,
            target: str | None = None, sample_weight: Any = None, sample_dims: Any = None,
-           feature_dim: str | None = None, name: str = "X") -> "Source":
+           feature_dim: str | None = None, mask: Any = None, name: str = "X") -> "Source":
         """The source of ``X`` (and ``y``); ``chunk_rows`` re-cuts the row blocks."""
         if isinstance(X, Source):
             return X
         data = as_data(X, y, require_y=require_y, chunk_rows=chunk_rows, target=target,
-                       sample_weight=sample_weight, sample_dims=sample_dims, feature_dim=feature_dim, name=name)
+                       sample_weight=sample_weight, sample_dims=sample_dims, feature_dim=feature_dim, mask=mask,
+                       name=name)
         own_blocks = chunk_rows is None or data.row_chunks == _stored_chunks(X)
         if (isinstance(X, (str, os.PathLike)) and y is None and sample_weight is None and sample_dims is None
                 and own_blocks):

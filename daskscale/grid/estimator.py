@@ -6,8 +6,15 @@ dropped) and fits the wrapped estimator by the simplest way that fits memory:
 - ``"dask"``: estimators that take dask arrays (dask-ml, daskscale) get the row arrays;
 - ``"memory"``: the kept rows are computed and passed to ``fit`` (exact) when they are
   smaller than ``max_memory_bytes``;
-- ``"blocks"``: otherwise, one pass of ``partial_fit`` over the grid blocks, streamed from
-  the cluster with the next blocks computed ahead (bounded memory).
+- ``"blocks"``: otherwise, one epoch of the block loop (:func:`daskscale.engine.loop.run`)
+  over the grid blocks: each is computed on the cluster (read, masked and stacked in one
+  task) while the previous one trains, the block order is shuffled by ``random_state`` as
+  in :class:`~daskscale.learn.Incremental`, classes go with the first ``partial_fit`` call,
+  and an estimator's error names the block and its rows (bounded memory).
+
+The stacked rows are made once, at the boundary (:meth:`daskscale.engine.source.Source.of`);
+masked and non-finite cells follow the grid's missing-cell rule (:mod:`daskscale.grid.stack`),
+so the rows the loop checks again are finite.
 
 ``predict``, ``predict_proba`` and ``transform`` run the fitted model blockwise on the grid
 (one task per grid block, no gather) and return a lazy :class:`xarray.DataArray` with the
@@ -22,12 +29,16 @@ from typing import Any
 import dask
 import numpy as np
 import xarray as xr
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 
+from daskscale.engine.loop import Hooks, TrainPlan, run
+from daskscale.engine.source import Source
 from daskscale.errors import DaskscaleError, NotFittedError, SchemaError
-from daskscale.grid.stack import as_dataset, grid_layout, stack_to_data
+from daskscale.grid.stack import as_dataset, grid_layout
 from daskscale.grid.unstack import apply_to_grid
-from daskscale.monitor import current_client, progress
+from daskscale.learn.prep import Labels, kind_of
+from daskscale.monitor import progress
+from daskscale.reduce import reduce
 from daskscale.storage.convert import aligned
 
 __all__ = ["GridEstimator"]
@@ -67,6 +78,9 @@ class GridEstimator(MetaEstimatorMixin, BaseEstimator):
         ``partial_fit`` over blocks), or one of ``"dask"``, ``"memory"``, ``"blocks"``.
     max_memory_bytes
         Largest stacked ``X`` that ``"auto"`` fits in memory.
+    shuffle, random_state
+        ``"blocks"`` mode: shuffle the block order (and, for an estimator that does not
+        shuffle each call itself, the rows of each block), seeded, as ``Incremental`` does.
 
     Attributes
     ----------
@@ -89,7 +103,7 @@ class GridEstimator(MetaEstimatorMixin, BaseEstimator):
 
     def __init__(self, estimator: Any, *, sample_dims: Any, feature_dim: str | None = None,
                  target: str | None = None, mask: Any = None, fit_mode: str = "auto",
-                 max_memory_bytes: int = 256 * 2**20):
+                 max_memory_bytes: int = 256 * 2**20, shuffle: bool = True, random_state: int | None = None):
         self.estimator = estimator
         self.sample_dims = sample_dims
         self.feature_dim = feature_dim
@@ -97,6 +111,8 @@ class GridEstimator(MetaEstimatorMixin, BaseEstimator):
         self.mask = mask
         self.fit_mode = fit_mode
         self.max_memory_bytes = max_memory_bytes
+        self.shuffle = shuffle
+        self.random_state = random_state
 
     def _with_target(self, X: Any, y: Any) -> tuple[xr.Dataset, str | None]:
         if not isinstance(X, (xr.Dataset, xr.DataArray)):
@@ -115,8 +131,10 @@ class GridEstimator(MetaEstimatorMixin, BaseEstimator):
         if self.fit_mode not in _MODES:
             raise SchemaError(f"fit_mode must be one of {_MODES}, not {self.fit_mode!r}")
         ds, target = self._with_target(X, y)
-        data = stack_to_data(ds, sample_dims=self.sample_dims, feature_dim=self.feature_dim, target=target,
-                             mask=self.mask)
+        # the one boundary: stacked once, read block by block from here on
+        source = Source.of(ds, target=target, sample_dims=self.sample_dims, feature_dim=self.feature_dim,
+                           mask=self.mask)
+        data = source.data
         est = clone(self.estimator)
         mode = self.fit_mode
         if mode == "auto":
@@ -137,7 +155,7 @@ class GridEstimator(MetaEstimatorMixin, BaseEstimator):
             Xm, ym = dask.compute(data.X, data.y)
             est.fit(aligned(Xm), aligned(ym), **fit_params)
         else:
-            self._fit_blocks(est, data, fit_params)
+            self._fit_blocks(est, source, fit_params)
         self.estimator_ = est
         self.fit_mode_ = mode
         lay = data.layout
@@ -153,35 +171,26 @@ class GridEstimator(MetaEstimatorMixin, BaseEstimator):
             self.classes_ = est.classes_
         return self
 
-    def _fit_blocks(self, est: Any, data: Any, fit_params: dict[str, Any]) -> None:
-        """One pass of ``partial_fit`` over the row blocks, two blocks computed ahead."""
+    def _fit_blocks(self, est: Any, source: Source, fit_params: dict[str, Any]) -> None:
+        """One epoch of the block loop over the grid blocks (see the module notes)."""
         if not hasattr(est, "partial_fit"):
             raise DaskscaleError(f"{type(est).__name__} has no partial_fit: use fit_mode='memory' or 'auto'")
-        if data.y is None and is_classifier(est):
-            raise SchemaError("a classifier needs a target: pass target= or y=")
-        kw = dict(fit_params)
-        if is_classifier(est) and "classes" not in kw:
-            kw["classes"] = np.unique(data.y.compute())
-        # one task per grid block (read, mask, stack fused) and one transfer of its (X, y)
-        parts = data.block_tasks()
-        n = len(parts)
-        client = current_client()
-        ahead = 2
-        pending: list[Any] = []
-
-        def submit(i: int) -> Any:
-            return client.compute(parts[i]) if client is not None else parts[i]
-
-        for i in range(min(ahead, n)):
-            pending.append(submit(i))
-        for i in progress(range(n), total=n, desc="grid partial_fit"):
-            job = pending.pop(0)
-            if i + ahead < n:
-                pending.append(submit(i + ahead))
-            Xb, yb = job.result() if client is not None else job.compute()
-            Xb, yb = aligned(Xb), aligned(yb)
-            if len(Xb):
-                est.partial_fit(Xb, yb, **kw)
+        kind = kind_of(est)
+        if source.data.y is None and kind in ("classifier", "regressor"):
+            raise SchemaError(f"a {kind} needs a target: pass target= or y=")
+        other = sorted(set(fit_params) - {"classes"})
+        if other:
+            raise SchemaError(f"fit_mode='blocks' passes only classes= to partial_fit, not {other}; "
+                              "use fit_mode='memory' for other fit parameters")
+        classes = fit_params.get("classes")
+        if kind == "classifier" and classes is None:
+            classes = reduce(source.data, [Labels()])["labels"]  # one pass: every block's labels
+        plan = TrainPlan(kind=kind, train=list(range(source.n_blocks)),
+                         classes=None if classes is None else np.asarray(classes).tolist(), shuffle=bool(self.shuffle),
+                         seed=self.random_state, progressive=False, n_blocks=source.n_blocks,
+                         n_features=source.n_features, n_rows=source.n_rows, features=source.data.feature_names)
+        with progress(total=source.n_blocks, desc="grid partial_fit") as bar:
+            run(est, source.reader, plan, hooks=Hooks(on_unit=lambda row: bar.update(len(row.get("blocks", ())))))
 
     def _check(self) -> None:
         if not hasattr(self, "estimator_"):

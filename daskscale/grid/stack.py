@@ -29,10 +29,8 @@ import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
-from dask.highlevelgraph import HighLevelGraph
-from dask.delayed import Delayed
-from dask.layers import ArrayBlockIdDep
 
+from daskscale.adapters.dask import array_from_tasks, block_index
 from daskscale.errors import InputTypeError, SchemaError
 from daskscale.storage.convert import Data
 
@@ -127,22 +125,11 @@ class GridLayout:
 class GridData(Data):
     """:class:`~daskscale.storage.convert.Data` that remembers the grid it was stacked from.
 
-    ``pairs`` is the object array (one element per grid block) of ``(X rows, y rows)`` tuples
-    that ``X`` and ``y`` are views of; :meth:`block_tasks` hands them out one fused task each.
+    ``X`` and ``y`` are views of one task per grid block (see :func:`stack_to_data`): reading
+    row block ``i`` of both runs that task once.
     """
 
     layout: GridLayout | None = None
-    pairs: da.Array | None = field(default=None, repr=False)
-
-    def block_tasks(self) -> list[Delayed]:
-        """One :class:`~dask.delayed.Delayed` per row block, computing ``(X_rows, y_rows)``.
-
-        Each is a single task that reads the grid block (the source reads are fused into it),
-        masks and stacks it, so a streaming fit fetches a block with one task and one transfer.
-        """
-        (opt,) = dask.optimize(self.pairs)  # blockwise fusion of the reads, once for all blocks
-        graph = opt.__dask_graph__()
-        return [Delayed((opt.name, *idx), graph, layer=opt.name) for idx in np.ndindex(*opt.numblocks)]
 
 
 def expand(block: np.ndarray, axes: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
@@ -415,7 +402,7 @@ def _xy_rows(*args: Any) -> tuple[np.ndarray, np.ndarray | None]:
     return gather_rows(*args)[:2]
 
 
-def _rows_graph(layout: GridLayout, counts: np.ndarray) -> tuple[da.Array, da.Array | None, da.Array]:
+def _rows_graph(layout: GridLayout, counts: np.ndarray) -> tuple[da.Array, da.Array | None]:
     """One blockwise task per grid block -> (rows, y); X and y are views of it.
 
     The block task is blockwise so that Dask fuses the reads of the source chunks into it:
@@ -426,7 +413,7 @@ def _rows_graph(layout: GridLayout, counts: np.ndarray) -> tuple[da.Array, da.Ar
     ind = tuple(range(1, k + 1))
     spec, m_axes, t_axes = layout.block_spec(with_target=True)
     pairs = da.blockwise(_xy_rows, ind, spec, None, m_axes, None, t_axes, None, True, None,
-                         ArrayBlockIdDep(layout.chunks), ind, *layout.blockwise_args(with_target=True),
+                         block_index(layout.chunks), ind, *layout.blockwise_args(with_target=True),
                          dtype=object, concatenate=True, meta=np.empty((0,) * k, object),
                          align_arrays=False, adjust_chunks=dict(zip(ind, layout.chunks)),
                          name=f"grid-rows-{dask.base.tokenize(layout.arrays, layout.mask, layout.target, spec)}")
@@ -438,14 +425,9 @@ def _rows_graph(layout: GridLayout, counts: np.ndarray) -> tuple[da.Array, da.Ar
         dsk_x[(xname, i, 0)] = (itemgetter(0), (pairs.name, *idx))
         dsk_y[(yname, i)] = (itemgetter(1), (pairs.name, *idx))
     rows = tuple(int(c) for c in counts.reshape(-1))
-    p = len(layout.feature_names)
-    X = da.Array(HighLevelGraph.from_collections(xname, dsk_x, dependencies=[pairs]), xname, chunks=(rows, (p,)),
-                 dtype=layout.dtype)
-    y = None
-    if layout.target is not None:
-        y = da.Array(HighLevelGraph.from_collections(yname, dsk_y, dependencies=[pairs]), yname, chunks=(rows,),
-                     dtype=layout.target.dtype)
-    return X, y, pairs
+    X = array_from_tasks(xname, dsk_x, [pairs], (rows, (len(layout.feature_names),)), layout.dtype)
+    y = None if layout.target is None else array_from_tasks(yname, dsk_y, [pairs], (rows,), layout.target.dtype)
+    return X, y
 
 
 def stack_to_data(X: xr.Dataset | xr.DataArray, *, sample_dims: Any, feature_dim: str | None = None,
@@ -488,9 +470,8 @@ def stack_to_data(X: xr.Dataset | xr.DataArray, *, sample_dims: Any, feature_dim
     layout = grid_layout(X, sample_dims=sample_dims, feature_dim=feature_dim, target=target, mask=mask,
                          features=features)
     layout.counts = _count_valid(layout)
-    Xr, yr, pairs = _rows_graph(layout, layout.counts)
+    Xr, yr = _rows_graph(layout, layout.counts)
     n_cells = int(np.prod(layout.shape))
     attrs = {"sample_dims": list(layout.sample_dims), "grid_shape": list(layout.shape),
              "n_cells": n_cells, "n_masked": n_cells - int(layout.counts.sum()), "mask_rule": layout.rule}
-    return GridData(Xr, yr, list(layout.feature_names), target, None, None, attrs, "gridded xarray", layout=layout,
-                    pairs=pairs)
+    return GridData(Xr, yr, list(layout.feature_names), target, None, None, attrs, "gridded xarray", layout=layout)

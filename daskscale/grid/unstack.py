@@ -24,8 +24,8 @@ import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
-from dask.highlevelgraph import HighLevelGraph
 
+from daskscale.adapters.dask import array_from_tasks
 from daskscale.errors import SchemaError
 from daskscale.grid.stack import GridData, GridLayout, expand, finite_cells, gather_rows
 from daskscale.storage.atomic import atomic_dir
@@ -121,9 +121,7 @@ def unstack(values: Any, layout: GridLayout | GridData, *, name: str | None = No
         keys = lay.block_keys(idx, with_features=not masked, with_target=not masked)
         vkey = (v.name, i, 0) if n_out else (v.name, i)
         dsk[(name_, *idx) + ((0,) if n_out else ())] = (*head, lay.block_shape(idx), n_out, dtype, vkey, *keys)
-    graph = HighLevelGraph.from_collections(name_, dsk, dependencies=[v, *args])
-    chunks = lay.chunks + (((n_out,),) if n_out else ())
-    out = da.Array(graph, name_, chunks=chunks, dtype=dtype)
+    out = array_from_tasks(name_, dsk, [v, *args], lay.chunks + (((n_out,),) if n_out else ()), dtype)
     return lay.template(out, name=name, extra_dim=extra_dim if n_out else None, attrs=attrs)
 
 

@@ -8,19 +8,19 @@ from typing import Any
 
 import numpy as np
 
-from daskscale.learn.blocks import iter_blocks, make_reader
+from daskscale.engine.apply import apply_blockwise, kind_of, score_blockwise
 from daskscale.learn.predict import require_n_features
-from daskscale.learn.prep import block_score, kind_of
 from daskscale.storage.convert import as_data
 
 __all__ = ["evaluate", "predict_to_store"]
 
 
-def evaluate(model: Any, X: Any, y: Any = None, *, max_in_flight: int = 2) -> dict[str, Any]:
-    """Row-weighted score of ``model`` over the blocks of ``X`` (nothing gathered).
+def evaluate(model: Any, X: Any, y: Any = None) -> dict[str, Any]:
+    """The score of ``model`` over all rows of ``X``, computed where its blocks live (nothing gathered).
 
-    Classifiers report ``accuracy``, regressors ``r2`` (mean of block R^2 weighted by rows),
-    clusterers/transformers ``score`` (per row).
+    Classifiers report ``accuracy``, regressors ``r2`` (over all rows, not a mean of block
+    R^2), clusterers/transformers ``score`` (per row): the one score of
+    :func:`daskscale.engine.apply.score_blockwise`.
 
     Examples
     --------
@@ -33,14 +33,9 @@ def evaluate(model: Any, X: Any, y: Any = None, *, max_in_flight: int = 2) -> di
     kind = kind_of(model)
     data = as_data(X, y, require_y=kind in ("classifier", "regressor"))
     require_n_features(model, data)
-    reader = make_reader(data, X, y)
-    total, rows = 0.0, 0
-    for _, (Xb, yb) in iter_blocks(reader, range(reader.n_blocks), max_in_flight=max_in_flight):
-        Xb = np.asarray(Xb)
-        total += block_score(model, kind, Xb, None if yb is None else np.asarray(yb)) * len(Xb)
-        rows += len(Xb)
     metric = {"classifier": "accuracy", "regressor": "r2"}.get(kind, "score")
-    return {metric: total / max(rows, 1), "rows": rows, "blocks": reader.n_blocks, "kind": kind}
+    return {metric: score_blockwise(model, data, kind=kind), "rows": data.n_rows, "blocks": data.X.numblocks[0],
+            "kind": kind}
 
 
 def predict_to_store(model: Any, X: Any, out: str | os.PathLike, *, overwrite: bool = False,
@@ -64,21 +59,13 @@ def predict_to_store(model: Any, X: Any, out: str | os.PathLike, *, overwrite: b
 
     data = as_data(X)
     require_n_features(model, data)
-    Xd = data.X
-
-    def call(method: str, block: np.ndarray) -> np.ndarray:
-        return np.asarray(getattr(model, method)(np.asarray(block)))
-
-    probe = call("predict", np.zeros((1, data.n_features), dtype=Xd.dtype))
-    vars_: dict[str, Any] = {"prediction": (("sample",), Xd.map_blocks(lambda b: call("predict", b), drop_axis=1,
-                                                                         dtype=probe.dtype))}
+    vars_: dict[str, Any] = {"prediction": (("sample",), apply_blockwise(model.predict, data))}
     coords: dict[str, Any] = {}
     if proba and hasattr(model, "predict_proba"):
         try:
-            k = call("predict_proba", np.zeros((1, data.n_features), dtype=Xd.dtype)).shape[1]
-            vars_["proba"] = (("sample", "class"), Xd.map_blocks(lambda b: call("predict_proba", b),
-                                                                  chunks=(Xd.chunks[0], (k,)), dtype=np.float64))
-            coords["class"] = np.asarray(getattr(model, "classes_", np.arange(k)))
+            p = apply_blockwise(model.predict_proba, data)
+            vars_["proba"] = (("sample", "class"), p)
+            coords["class"] = np.asarray(getattr(model, "classes_", np.arange(p.shape[1])))
         except AttributeError:  # estimators whose predict_proba depends on a parameter (SGD hinge)
             pass
     ds = xr.Dataset(vars_, coords=coords)

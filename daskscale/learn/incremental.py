@@ -26,11 +26,12 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from daskscale.errors import NotFittedError, SchemaError
-from daskscale.engine.loop import CHECKPOINT_FILE, Hooks, TrainPlan, TrainState, run, scale_rows
+from daskscale.engine.apply import apply_blockwise, in_memory, kind_of, score_blockwise
+from daskscale.engine.loop import CHECKPOINT_FILE, Hooks, TrainPlan, TrainState, run
 from daskscale.engine.prefetch import split_blocks
 from daskscale.engine.source import Source
 from daskscale.learn.history import History
-from daskscale.learn.prep import Labels, kind_of, require_partial_fit
+from daskscale.learn.prep import Labels, require_partial_fit
 from daskscale.monitor import METRICS_TOPIC, MetricsPublisher, advance_to, current_client, progress
 from daskscale.reduce import Moments, reduce
 from daskscale.reduce.base import states_of_blocks, finalize_all
@@ -139,7 +140,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         if self.nan not in ("raise", "skip"):
             raise SchemaError(f"nan must be 'raise' or 'skip', not {self.nan!r}")
         kind = kind_of(self.estimator)
-        if _in_memory(X):
+        if in_memory(X):
             X, y = self._validate(X, y, reset=reset, kind=kind)
         source = Source.of(X, y, require_y=kind in ("classifier", "regressor"))
         data = source.data
@@ -253,20 +254,14 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
 
     def _apply(self, method: str, X: Any) -> Any:
         self._check_fitted()
-        mean, scale = _arr(self._mean), _arr(self._scale)
-        fn = getattr(self.estimator_, method)
-        if _in_memory(X):
-            Xa = validate_data(self, X, accept_sparse=False, reset=False, ensure_all_finite="allow-nan",
-                               dtype=("float64", "float32"))
-            return fn(scale_rows(Xa, mean, scale))
-        data = Source.of(X).data
-        if data.n_features != self.n_features_in_:
-            raise SchemaError(f"X has {data.n_features} features but the model was trained with {self.n_features_in_}")
-        probe = fn(scale_rows(np.zeros((1, data.n_features), dtype=data.X.dtype), mean, scale))
-        f = _Blockwise(fn, mean, scale)
-        if probe.ndim == 1:
-            return data.X.map_blocks(f, drop_axis=1, dtype=probe.dtype)
-        return data.X.map_blocks(f, chunks=(data.X.chunks[0], (probe.shape[1],)), dtype=probe.dtype)
+        if in_memory(X):
+            X = validate_data(self, X, accept_sparse=False, reset=False, ensure_all_finite="allow-nan",
+                              dtype=("float64", "float32"))
+        else:
+            X = Source.of(X).data
+            if X.n_features != self.n_features_in_:
+                raise SchemaError(f"X has {X.n_features} features but the model was trained with {self.n_features_in_}")
+        return apply_blockwise(getattr(self.estimator_, method), X, mean=self._mean, scale=self._scale)
 
     def as_pipeline(self) -> Any:
         """The fitted model as a plain scikit-learn object: ``estimator_``, preceded by a fitted
@@ -308,18 +303,13 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         return self.fit(X, y).transform(X)
 
     def score(self, X: Any, y: Any = None) -> float:
-        """The estimator's score; for out-of-memory data the row-weighted mean over blocks."""
+        """The estimator's score over all rows (pooled over the blocks of out-of-memory data)."""
         self._check_fitted()
-        from daskscale.learn.prep import block_score
-
         kind = kind_of(self.estimator_)
-        if _in_memory(X):
+        if in_memory(X):
             Xa = validate_data(self, X, accept_sparse=False, reset=False, ensure_all_finite="allow-nan",
                                dtype=("float64", "float32"))
-            Xa = scale_rows(Xa, _arr(self._mean), _arr(self._scale))
-            if kind in ("classifier", "regressor"):
-                return float(self.estimator_.score(Xa, y))
-            return block_score(self.estimator_, kind, Xa, None)
+            return score_blockwise(self.estimator_, Xa, y, kind=kind, mean=self._mean, scale=self._scale)
         source = Source.of(X, y, require_y=kind in ("classifier", "regressor"))
         plan = TrainPlan(kind=kind, train=[], val=list(range(source.n_blocks)), mean=self._mean, scale=self._scale,
                          max_in_flight=self.max_in_flight, nan=self.nan)
@@ -338,31 +328,6 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         tags.input_tags.sparse = False
         tags.target_tags = inner.target_tags
         return tags
-
-
-def _in_memory(X: Any) -> bool:
-    """NumPy, lists, pandas, sparse: validated by scikit-learn's helpers, not streamed from disk."""
-    import xarray as xr
-
-    from daskscale.storage.convert import Data
-
-    if isinstance(X, (str, os.PathLike, xr.Dataset, xr.DataArray, Data)):
-        return False
-    return not type(X).__module__.startswith("dask")
-
-
-def _arr(v: Any) -> np.ndarray | None:
-    return None if v is None else np.asarray(v)
-
-
-class _Blockwise:
-    """A picklable per-block call: scale then ``fn``."""
-
-    def __init__(self, fn: Any, mean: Any, scale: Any):
-        self.fn, self.mean, self.scale = fn, mean, scale
-
-    def __call__(self, block: np.ndarray) -> np.ndarray:
-        return self.fn(scale_rows(np.asarray(block), self.mean, self.scale))
 
 
 def _bar_update(bar: Any, row: dict) -> None:

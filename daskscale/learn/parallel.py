@@ -1,8 +1,9 @@
 """Data parallelism by parameter averaging (local SGD): replicas on shards, merged every k blocks.
 
 Each worker holds a shard of the row blocks and a replica of the model. A round is: every
-replica folds ``partial_fit`` over its next ``merge_every`` blocks *on its worker* (the blocks
-are read from the store there; the data never moves to the client), then the replicas'
+replica runs the block loop (:func:`daskscale.engine.loop.run`, the one ``partial_fit`` loop of
+daskscale, with its NaN policy and error messages) over its next ``merge_every`` blocks *on its
+worker* (the blocks are read there; the data never moves to the client), then the replicas'
 parameters are merged, weighted by the rows each one saw, and the merged model is the start
 of every replica in the next round. The merge is a mergeable state (:class:`ModelAverage`),
 the same ``map``/``merge``/``finalize`` shape as the reducers of :mod:`daskscale.reduce`.
@@ -11,9 +12,10 @@ Where the time goes, and what is done about it: each replica's next-round task t
 round's replica results as its input and merges them itself (a few microseconds for a linear
 model), so a round costs one task per worker and one small transfer, not a merge task and two
 hops. Shards are balanced by rows: blocks left over when the block count does not divide by the
-workers are cut into row pieces, one per replica (:func:`shard_units`). A worker keeps the
-opened store and its heap between rounds, and reads its next round's first block while it
-waits for the other replicas.
+workers are cut into row pieces, one per replica (:func:`shard_units`; the loop trains pieces).
+A worker keeps the opened store and its heap between rounds, and reads its next round's first
+block into its read-ahead slot (:data:`daskscale.engine.process.PROCESS`) while it waits for
+the other replicas.
 
 A worker lost during a round costs only that round's replica: its result is dropped from the
 merge (or recomputed by Dask elsewhere), a :class:`ReplicaLostWarning` says so, and the fit goes
@@ -23,28 +25,30 @@ on with the workers that remain. Every wait has a timeout, so a stuck worker can
 from __future__ import annotations
 
 import copy
-import threading
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 import warnings
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Sequence
 
 import dask
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 
-from daskscale.errors import ClusterError, InputTypeError, SchemaError
-from daskscale.reduce import Reducer
-from daskscale.learn.blocks import blocks_on_heap, make_reader
+from daskscale.adapters.glibc import blocks_on_heap
+from daskscale.engine.loop import TrainPlan, TrainState, block_of, run
+from daskscale.engine.process import PROCESS
+from daskscale.engine.source import HeldReader, Reader
+from daskscale.errors import ClusterError, InputTypeError
 from daskscale.learn.local import LOCAL_WORKER, LocalExecutor, executor, in_process
 from daskscale.learn.predict import DelegatingPredictor, classes_of
-from daskscale.learn.prep import check_nan_option, fit_data
+from daskscale.learn.prep import check_nan_option, fit_source, kind_of
 from daskscale.monitor import progress
-from daskscale.storage.convert import Data, aligned
+from daskscale.reduce import Reducer
+from daskscale.storage.convert import Data
 
-__all__ = ["ParameterAveraging", "ModelAverage", "ReplicaLostWarning", "model_params", "set_model_params"]
+__all__ = ["ParameterAveraging", "ModelAverage", "ReplicaLostWarning", "model_params", "set_model_params",
+           "shard_units", "block_pairs"]
 
 
 class ReplicaLostWarning(RuntimeWarning):
@@ -137,79 +141,62 @@ def shard_units(order: Sequence[int], n_shards: int) -> list[list[Any]]:
     return [order[j:full:n_shards] + [(i, j, n_shards) for i in order[full:]] for j in range(n_shards)]
 
 
-def piece(n: int, part: int, parts: int) -> tuple[int, int]:
-    """Rows ``[a, b)`` of piece ``part`` of ``parts`` of an ``n``-row block (sizes differ by at most one)."""
-    return n * part // parts, n * (part + 1) // parts
+def block_pairs(X: Any, y: Any) -> list[Any]:
+    """One delayed ``(X, y)`` per row block of the dask arrays ``X`` and ``y`` (read where it is computed)."""
+    xb = X.to_delayed(optimize_graph=True)[:, 0]
+    yb = y.to_delayed(optimize_graph=True)
+    return [dask.delayed(_pair, pure=True)(a, b) for a, b in zip(xb, yb)]
 
 
-def _cut(xy: tuple[np.ndarray, Any], unit: Any, first_row: int = 0) -> tuple[str, np.ndarray, Any]:
-    """``(where, X, y)`` of ``unit`` from its block ``xy``; ``where`` names it in errors."""
-    X, y = xy
-    if isinstance(unit, int):
-        return f"block {unit} (rows {first_row}-{first_row + len(X)})", X, y
-    a, b = piece(len(X), unit[1], unit[2])
-    where = f"block {unit[0]} part {unit[1] + 1} of {unit[2]} (rows {first_row + a}-{first_row + b})"
-    return where, X[a:b], (None if y is None else y[a:b])
+def _pair(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.asarray(X), np.asarray(y)
 
 
-def _start_model(start: Any) -> Any:
-    """The model a replica starts its round from: the initial model, or the previous round's
-    replicas merged right here (cheap, and the same on every worker), so a round needs no merge
-    task and no hop between the replicas' results and the next round's training."""
-    return _merge_replicas(start) if isinstance(start, list) else copy.deepcopy(start)
+class _ReadAhead(Reader):
+    """``reader``, whose block ``first`` comes from this process's read-ahead slot when it holds it
+    (``read`` takes a block index or a piece, as :class:`HeldReader`'s does)."""
+
+    def __init__(self, reader: Reader, first: int):
+        self.reader, self.first, self.bounds = reader, first, reader.bounds
+
+    def read(self, i: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        i = block_of(i)
+        if i != self.first:
+            return self.reader.read(i)
+        self.first = -1
+        fut = PROCESS.take_ahead(self.reader.block_key(i))  # waits for it if still reading
+        return fut.result() if fut is not None else self.reader.read(i)
 
 
-def _train_shard(start: Any, blocks: Iterable[tuple[str, np.ndarray, Any]], classes: Any,
-                 first: bool, nan: str = "raise") -> tuple[Any, int]:
-    """Runs on a worker: fold ``partial_fit`` over this replica's blocks of the round.
+def _replica(start: Any, reader: Reader, plan: TrainPlan) -> tuple[Any, int, int]:
+    """Runs on a worker: one replica's round, the block loop over ``plan.train`` from ``start``.
 
-    ``start`` is the initial model or the list of the last round's ``(replica, rows)`` results.
+    ``start`` is the initial model or the list of the last round's replica results
+    ``(model, rows, rows before)``, merged right here (cheap, and the same on every worker), so
+    a round needs no merge task and no hop between the replicas' results and the next round.
     The model trained is always a new object: the start objects live in the worker's memory,
-    where the other replicas may still be fetching them. A block the estimator rejects is named
-    in the error (with the offending row when it is a NaN or an unknown label). NaN follows
-    the policy of :mod:`daskscale.learn.prep` (``nan``: "raise" or "skip").
+    where the other replicas may still be fetching them. Returns ``(model, rows learned this
+    round, rows merged into the start)``.
     """
-    from daskscale.learn.prep import check_block
-
-    model = _start_model(start)
-    n = 0
-    for where, X, y in blocks:
-        X, y, _ = check_block(X, y, where=where, nan=nan, classes=None)
-        if len(X) == 0:
-            continue
-        try:
-            if first and classes is not None:
-                model.partial_fit(X, y, classes=classes)
-            else:
-                model.partial_fit(X, y)
-        except ValueError as e:
-            check_block(X, y, where=where, nan="raise", classes=classes)  # raises, naming the row
-            raise SchemaError(f"{where}: {e}") from e
-        first = False
-        n += len(X)
-    return model, n
+    if isinstance(start, list):
+        model, before = _merge_replicas(start), _rows_merged(start)
+    else:
+        model, before = copy.deepcopy(start), 0
+    model, state, _ = run(model, reader, plan, TrainState(fitted=isinstance(start, list)))
+    return model, state.rows_seen, before
 
 
-def _read_and_train(start: Any, reader: Any, units: list[Any], classes: Any, first: bool,
-                    ahead: int | None = None, nan: str = "raise") -> tuple[Any, int]:
-    """Runs on a worker: read this replica's blocks one at a time, right here, and train on each.
+def _read_and_train(start: Any, reader: Reader, plan: TrainPlan, ahead: int | None = None) -> tuple[Any, int, int]:
+    """Runs on a worker: read this replica's blocks right here and train on them (:func:`_replica`).
 
-    Reading inside the training task (rather than as separate read tasks) keeps one block in
-    memory at a time and spares the worker a task and a 20 MB intermediate result per block.
-    ``ahead`` is the block this worker trains first in the next round: it is read in the
-    background once this round's training is done, while the worker would otherwise wait for
-    the other replicas (the next round needs them all). Within a round nothing is read ahead.
+    Reading inside the training task (rather than as separate read tasks) spares the worker a
+    task and a 20 MB intermediate result per block. ``ahead`` is the block this worker trains
+    first in the next round: it is read in the background once this round's training is done,
+    while the worker would otherwise wait for the other replicas (the next round needs them all).
     """
-    import dask
-
-    def blocks() -> Iterator[tuple[str, np.ndarray, Any]]:
-        for k, u in enumerate(units):
-            i = u if isinstance(u, int) else u[0]
-            yield _cut(_take_read_ahead(reader, i) if k == 0 else reader.read(i), u, reader.rows(i)[0])
-
     # sync: a DaskReader computes its block here, not via the cluster
     with dask.config.set(scheduler="sync"), blocks_on_heap(linger=_HEAP_LINGER):
-        out = _train_shard(start, blocks(), classes, first, nan)
+        out = _replica(start, _ReadAhead(reader, block_of(plan.train[0])), plan)
     if ahead is not None:
         _read_ahead(reader, ahead)
     return out
@@ -217,61 +204,35 @@ def _read_and_train(start: Any, reader: Any, units: list[Any], classes: Any, fir
 
 #: seconds a worker keeps its block buffers on the heap after a round's task (see blocks_on_heap)
 _HEAP_LINGER = 2.0
-# At most one block read ahead per worker process, by its reader's block key.
-_ahead: dict[tuple, Any] = {}
-_ahead_lock = threading.Lock()
-_ahead_pool: list[Any] = []
-#: blocks this process trained on from the read-ahead slot (for diagnostics and the tests)
-ahead_taken = [0]
 
 
-def _read_ahead(reader: Any, i: int) -> None:
-    key = reader.block_key(i)
-    if key is None:
-        return
+def _read_ahead(reader: Reader, i: int) -> None:
+    """Start reading block ``i`` into this process's read-ahead slot (:data:`~daskscale.engine.process.PROCESS`)."""
 
-    def read() -> Any:
-        import dask
-
+    def read() -> tuple[np.ndarray, Any]:
         with dask.config.set(scheduler="sync"), blocks_on_heap(linger=_HEAP_LINGER):
             return reader.read(i)
 
-    with _ahead_lock:
-        if not _ahead_pool:
-            _ahead_pool.append(ThreadPoolExecutor(1, thread_name_prefix="daskscale-read-ahead"))
-        _ahead.clear()  # never more than one block held for a round that may not come
-        _ahead[key] = _ahead_pool[0].submit(read)
+    PROCESS.read_ahead(reader.block_key(i), read)
 
 
-def _take_read_ahead(reader: Any, i: int) -> tuple[np.ndarray, Any]:
-    """Block ``i``, from the read-ahead slot when it holds it (waiting for it if still reading)."""
-    key = reader.block_key(i)
-    with _ahead_lock:
-        fut = _ahead.pop(key, None) if key is not None else None
-        _ahead.clear()
-        ahead_taken[0] += fut is not None
-    return fut.result() if fut is not None else reader.read(i)
+def _train_held(start: Any, held: dict[int, Any], bounds: Sequence[int], plan: TrainPlan) -> tuple[Any, int, int]:
+    """Runs on a worker: train on blocks already in worker memory (``held[i]`` is block ``i``)."""
+    return _replica(start, HeldReader(bounds, held), plan)
 
 
-def _train_pairs(start: Any, pairs: list[Any], units: list[Any], first_rows: list[int], classes: Any,
-                 first: bool, nan: str = "raise") -> tuple[Any, int]:
-    """Runs on a worker: train on blocks already in worker memory (``pairs[k]`` is ``units[k]``'s block;
-    one fetched from another worker may be unaligned, see :func:`~daskscale.storage.convert.aligned`)."""
-    blocks = (_cut((aligned(X), aligned(y)), u, r) for (X, y), u, r in zip(pairs, units, first_rows))
-    return _train_shard(start, blocks, classes, first, nan)
-
-
-def _merge_replicas(results: list[tuple[Any, int]]) -> Any:
+def _merge_replicas(results: list[tuple[Any, int, int]]) -> Any:
     avg = ModelAverage()
     state = None
-    for model, n in results:
+    for model, n, _ in results:
         if n > 0:
             state = avg.merge(state, avg.map(model, n))
     return None if state is None else avg.finalize(state)
 
 
-def _pair(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return np.asarray(X), np.asarray(y)
+def _rows_merged(results: list[tuple[Any, int, int]]) -> int:
+    """Rows learned by the model merged from ``results`` (every round before theirs included)."""
+    return results[0][2] + sum(n for _, n, _ in results) if results else 0
 
 
 @dataclass
@@ -296,7 +257,9 @@ class ParameterAveraging(DelegatingPredictor, MetaEstimatorMixin, BaseEstimator)
     merge_every : int
         Blocks each replica learns between two merges (k).
     batch_size : int or None
-        Rows per block (rechunks the input); default the store's chunks.
+        Rows per ``partial_fit`` call, as everywhere in daskscale; default one call per block.
+    chunk_rows : int or None
+        Rows per block (re-cuts the input's row blocks); default the input's own blocks.
     n_replicas : int or None
         Replicas (one per worker); default every worker of the client.
     workers : list of str or None
@@ -334,14 +297,15 @@ class ParameterAveraging(DelegatingPredictor, MetaEstimatorMixin, BaseEstimator)
     """
 
     def __init__(self, estimator: Any = None, *, epochs: int = 1, merge_every: int = 1,
-                 batch_size: int | None = None, n_replicas: int | None = None, workers: Sequence[str] | None = None,
-                 persist: bool | str = "auto", shuffle: bool = True, random_state: int | None = None,
-                 timeout: float = 300.0, callback: Callable[[int, Any], None] | None = None, nan: str = "raise",
-                 client: Any = None):
+                 batch_size: int | None = None, chunk_rows: int | None = None, n_replicas: int | None = None,
+                 workers: Sequence[str] | None = None, persist: bool | str = "auto", shuffle: bool = True,
+                 random_state: int | None = None, timeout: float = 300.0,
+                 callback: Callable[[int, Any], None] | None = None, nan: str = "raise", client: Any = None):
         self.estimator = estimator
         self.epochs = epochs
         self.merge_every = merge_every
         self.batch_size = batch_size
+        self.chunk_rows = chunk_rows
         self.n_replicas = n_replicas
         self.workers = workers
         self.persist = persist
@@ -364,7 +328,8 @@ class ParameterAveraging(DelegatingPredictor, MetaEstimatorMixin, BaseEstimator)
             return self._fit(client, X, y)
 
     def _fit(self, client: Any, X: Any, y: Any) -> "ParameterAveraging":
-        data = fit_data(self, X, y, classifier=is_classifier(self.estimator), batch_size=self.batch_size)
+        source = fit_source(self, X, y, classifier=is_classifier(self.estimator), chunk_rows=self.chunk_rows)
+        data = source.data
         info = client.scheduler_info(n_workers=-1)["workers"]
         if isinstance(client, LocalExecutor):  # replicas one after the other, in this process
             workers = [LOCAL_WORKER] * int(self.n_replicas or 1)
@@ -374,42 +339,40 @@ class ParameterAveraging(DelegatingPredictor, MetaEstimatorMixin, BaseEstimator)
             raise ClusterError("the cluster has no workers: start some or connect to a running cluster")
         workers = workers[: self.n_replicas or len(workers)]
         classes = classes_of(data) if is_classifier(self.estimator) else None
+        # one round of one replica: the block loop over its units, in order, no validation
+        plan = TrainPlan(kind=kind_of(self.estimator), train=[], classes=None if classes is None else classes.tolist(),
+                         epochs=1, batch_size=self.batch_size, shuffle=False, max_in_flight=1, nan=self.nan,
+                         progressive=False, n_blocks=source.n_blocks, n_features=source.n_features)
         # NumPy or pandas input is already in memory: ship its blocks once, not with every round's task
-        in_memory = isinstance(X, (np.ndarray, list)) or hasattr(X, "iloc")
-        persist = in_memory or isinstance(client, LocalExecutor) or self._should_persist(info, data)
-        if persist:  # each block read once, by its replica's worker, and kept there between epochs
-            xb = data.X.to_delayed(optimize_graph=True)[:, 0]
-            yb = data.y.to_delayed(optimize_graph=True)
-            pairs = [dask.delayed(_pair, pure=True)(a, b) for a, b in zip(xb, yb)]
-        else:  # out of core: each round's training task reads its own blocks (zarr for a store path)
-            reader = make_reader(data, X, y)
+        persist = source.kind == "memory" or isinstance(client, LocalExecutor) or self._should_persist(info, data)
+        # persisted: each block read once, by its replica's worker, and kept there between epochs;
+        # out of core: each round's training task reads its own blocks (zarr for a store path)
+        pairs = block_pairs(data.X, data.y) if persist else None
         model = clone(self.estimator)
         if self.random_state is not None and "random_state" in model.get_params():
             model.set_params(random_state=self.random_state)
-        self.n_rows_seen_, self.rounds_, self.replicas_lost_ = 0, 0, 0
+        self.rounds_, self.replicas_lost_ = 0, 0
         self._reported: set[str] = set()
         self._checked = time.perf_counter()
         cache: dict[int, Any] = {}
         t0 = time.perf_counter()
-        todo = self._rounds(data.X.numblocks[0], workers)
+        todo = self._rounds(source.n_blocks, workers)
         current: Any = model  # the initial model, then the list of the last round's replica futures
         inflight: deque[_Round] = deque()
-        row_chunks = data.row_chunks
-        starts = np.concatenate([[0], np.cumsum(row_chunks)]).astype(int).tolist()
         bar = progress(total=len(todo), desc="parameter averaging", unit="round")
         while todo or inflight:
             if todo and len(inflight) < self.PIPELINE:
                 # submitted ahead: the next round's reads and training queue behind this one, so
                 # a worker never sits idle waiting for the client between rounds
                 spec = todo.popleft()
-                nxt = {w: (u if isinstance(u, int) else u[0]) for w, (u, *_) in (todo[0] if todo else [])}
-                first = not isinstance(current, list)  # nothing learned yet: classes go with the first call
-                futs = [client.submit(_train_pairs, current, [self._block(client, pairs, u, w, cache) for u in units],
-                                      units, [starts[u if isinstance(u, int) else u[0]] for u in units], classes,
-                                      first, self.nan, workers=[w], allow_other_workers=True, pure=False)
+                nxt = {w: block_of(u) for w, (u, *_) in (todo[0] if todo else [])}
+                futs = [client.submit(_train_held, current, {block_of(u): self._block(client, pairs, u, w, cache)
+                                                             for u in units},
+                                      source.reader.bounds, replace(plan, train=units), workers=[w],
+                                      allow_other_workers=True, pure=False)
                         if persist else
-                        client.submit(_read_and_train, current, reader, units, classes, first, nxt.get(w),
-                                      self.nan, workers=[w], allow_other_workers=True, pure=False)
+                        client.submit(_read_and_train, current, source.reader, replace(plan, train=units), nxt.get(w),
+                                      workers=[w], allow_other_workers=True, pure=False)
                         for w, units in spec]
                 inflight.append(_Round(spec, futs, current))
                 current = futs
@@ -424,17 +387,16 @@ class ParameterAveraging(DelegatingPredictor, MetaEstimatorMixin, BaseEstimator)
                 todo.extendleft(reversed([r.spec for r in inflight]))
                 inflight.clear()
                 current = ok or done.start
-            merged_ids = {id(f) for f in ok}  # rows seen: the units of the replicas that were merged
-            self.n_rows_seen_ += sum(self._unit_rows(row_chunks, u) for f, (_, units) in zip(done.futs, done.spec)
-                                     if id(f) in merged_ids for u in units)
             self.rounds_ += 1
             bar.update(1)
             if self.callback is not None:  # off the training path: a merge task only for the callback
                 self.callback(self.rounds_, client.submit(_merge_replicas, ok, pure=False, priority=-1)
                               if ok else done.start)
         bar.close()
-        self.estimator_ = (_merge_replicas(client.gather(current)) if isinstance(current, list)
-                           else copy.deepcopy(current))
+        results = client.gather(current) if isinstance(current, list) else []
+        self.estimator_ = _merge_replicas(results) if results else copy.deepcopy(current)
+        #: rows the final model learned from (rows dropped by nan="skip" and lost replicas' rows not counted)
+        self.n_rows_seen_ = _rows_merged(results)
         self.fit_seconds_ = time.perf_counter() - t0
         self.n_replicas_ = len(workers)
         if classes is not None:
@@ -442,13 +404,6 @@ class ParameterAveraging(DelegatingPredictor, MetaEstimatorMixin, BaseEstimator)
         for f in cache.values():
             f.release()
         return self
-
-    @staticmethod
-    def _unit_rows(row_chunks: Sequence[int], unit: Any) -> int:
-        if isinstance(unit, int):
-            return int(row_chunks[unit])
-        a, b = piece(int(row_chunks[unit[0]]), unit[1], unit[2])
-        return b - a
 
     #: rounds in flight at once: one settling while the next is already queued on the workers
     PIPELINE = 2
@@ -474,7 +429,7 @@ class ParameterAveraging(DelegatingPredictor, MetaEstimatorMixin, BaseEstimator)
 
     @staticmethod
     def _block(client: Any, pairs: list[Any], unit: Any, worker: str, cache: dict[int, Any]) -> Any:
-        i = unit if isinstance(unit, int) else unit[0]
+        i = block_of(unit)
         if i not in cache:
             # placed on the replica's worker: the block is read there and never shipped
             cache[i] = client.compute(pairs[i], workers=[worker], allow_other_workers=True)

@@ -27,6 +27,8 @@ import dask
 import numpy as np
 from sklearn.base import clone, is_classifier
 
+from daskscale.engine.loop import Step
+from daskscale.learn.prep import kind_of
 from daskscale.storage.convert import Data, as_data
 
 __all__ = ["plan", "Plan", "EXACT_ESTIMATORS"]
@@ -67,12 +69,12 @@ def _fmt(n: float) -> str:
 
 
 def _measure(block: np.ndarray, y: np.ndarray, estimator: Any) -> float:
-    """Runs on a worker: rows/s of one fit (or partial_fit) on one block."""
+    """Runs on a worker: rows/s of one fit (or one step of the block loop) on block 0."""
     est = clone(estimator)
     t = time.perf_counter()
     if hasattr(est, "partial_fit"):
-        kw = {"classes": np.unique(y)} if is_classifier(est) else {}
-        est.partial_fit(block, y, **kw)
+        step = Step(est, kind_of(est), classes=np.unique(y) if is_classifier(est) else None)
+        step(block, y, where=f"block 0 (rows 0-{len(block)})")
     else:
         est.fit(block, y)
     return len(block) / max(time.perf_counter() - t, 1e-6)

@@ -1,13 +1,9 @@
-"""Blockwise prediction and scoring of any fitted model on dask collections (no gather of X).
+"""The public ``predict``/``score`` boundary of every trainer, on any input (no gather of X).
 
-``predict_blockwise`` maps the model over the row blocks of ``X`` (``map_blocks``), so each
-worker predicts the blocks it holds; ``score_blockwise`` folds per-block sums (correct count,
-or residual and total sums of squares) through :mod:`daskscale.reduce`, so only a few numbers
-reach the client.
-
-:func:`apply_method` and :func:`score_method` are the public boundary of every trainer's
-``predict``/``score``: NumPy or pandas in, NumPy out (validated as at fit: feature count and
-names); a dask array, xarray object or store path in, a lazy dask array out (blockwise).
+:func:`apply_method` and :func:`score_method`: NumPy or pandas in, NumPy out (validated as at
+fit: feature count and names); a dask array, xarray object or store path in, a lazy dask
+array out, one task per row block (:func:`daskscale.engine.apply.apply_blockwise`). The score
+is the one pooled score of :mod:`daskscale.engine.apply`.
 """
 
 from __future__ import annotations
@@ -16,14 +12,14 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
-from sklearn.base import is_classifier
 from sklearn.utils.metaestimators import available_if
 
+from daskscale.engine.apply import apply_blockwise, in_memory, score_blockwise
 from daskscale.errors import NotFittedError, SchemaError
-from daskscale.reduce import Reducer, reduce
 from daskscale.storage.convert import Data, as_data
 
-__all__ = ["predict_blockwise", "score_blockwise", "ScoreReducer", "classes_of", "apply_method", "score_method"]
+__all__ = ["predict_blockwise", "classes_of", "apply_method", "score_method", "require_n_features",
+           "DelegatingPredictor"]
 
 
 def classes_of(data: Data) -> np.ndarray:
@@ -31,12 +27,6 @@ def classes_of(data: Data) -> np.ndarray:
     if data.classes is not None:
         return np.asarray(data.classes)
     return np.unique(data.y.map_blocks(np.unique, dtype=data.y.dtype).compute())
-
-
-def _apply(block: np.ndarray, model: Any, method: str) -> np.ndarray:
-    if len(block) == 0:
-        return np.empty((0,) if method == "predict" else (0, len(getattr(model, "classes_", [0, 1]))))
-    return np.asarray(getattr(model, method)(block))
 
 
 def predict_blockwise(model: Any, X: Any, *, method: str = "predict") -> da.Array:
@@ -64,59 +54,7 @@ def predict_blockwise(model: Any, X: Any, *, method: str = "predict") -> da.Arra
     """
     if not hasattr(model, method):
         raise NotFittedError(f"{type(model).__name__} has no {method}()")
-    Xd = (X if isinstance(X, Data) else as_data(X)).X
-    probe = _apply(np.zeros((1, Xd.shape[1]), dtype=Xd.dtype), model, method)
-    if probe.ndim == 1:
-        return Xd.map_blocks(_apply, model, method, drop_axis=1, dtype=probe.dtype, meta=np.empty((0,), probe.dtype))
-    return Xd.map_blocks(_apply, model, method, chunks=(Xd.chunks[0], (probe.shape[1],)), dtype=probe.dtype,
-                         meta=np.empty((0, 0), probe.dtype))
-
-
-class ScoreReducer(Reducer):
-    """Per-block sums for accuracy (classifiers) or R^2 (regressors) of a fitted model."""
-
-    name = "score"
-    needs_y = True
-
-    def __init__(self, model: Any):
-        self.model = model
-
-    def map(self, X: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
-        y = np.asarray(y).ravel()
-        if len(X) == 0:
-            return np.zeros(4)
-        p = self.model.predict(X)
-        if is_classifier(self.model):
-            return np.array([len(y), float(np.sum(p == y)), 0.0, 0.0])
-        y = y.astype(float)
-        return np.array([len(y), float(np.sum((y - p) ** 2)), float(y.sum()), float((y * y).sum())])
-
-    def merge(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return a + b
-
-    def finalize(self, s: np.ndarray) -> float:
-        n = max(s[0], 1.0)
-        if is_classifier(self.model):
-            return float(s[1] / n)
-        tss = s[3] - s[2] ** 2 / n
-        return float(1.0 - s[1] / tss) if tss > 0 else 0.0
-
-
-def score_blockwise(model: Any, X: Any, y: Any = None) -> float:
-    """Accuracy (classifier) or R^2 (regressor) of ``model`` on ``X``/``y``, in one blockwise pass.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.linear_model import LinearRegression
-    >>> X = np.arange(10.0).reshape(5, 2); y = X[:, 0] * 2.0
-    >>> round(score_blockwise(LinearRegression().fit(X, y), X, y), 6)
-    1.0
-    """
-    d = X if isinstance(X, Data) and y is None else as_data(X, y)
-    if d.y is None:
-        raise SchemaError("score needs a target: pass y= or a store with a target")
-    return reduce(d, [ScoreReducer(model)])["score"]
+    return apply_blockwise(getattr(model, method), X if isinstance(X, Data) else as_data(X))
 
 
 def apply_method(est: Any, X: Any, method: str, fn: Any, *, fitted: str) -> Any:
@@ -128,7 +66,7 @@ def apply_method(est: Any, X: Any, method: str, fn: Any, *, fitted: str) -> Any:
     """
     from sklearn.utils.validation import validate_data
 
-    from daskscale.learn.prep import NotFitted, in_memory
+    from daskscale.learn.prep import NotFitted
 
     if not hasattr(est, fitted):
         raise NotFitted(f"this {type(est).__name__} is not fitted yet: call fit(X, y) first")
@@ -136,7 +74,7 @@ def apply_method(est: Any, X: Any, method: str, fn: Any, *, fitted: str) -> Any:
         return fn(validate_data(est, X, reset=False, accept_sparse=False, dtype=("float64", "float32")))
     data = X if isinstance(X, Data) else as_data(X)
     require_n_features(est, data)
-    return predict_blockwise(est, data, method=method)
+    return apply_blockwise(getattr(est, method), data)
 
 
 def require_n_features(model: Any, data: Data) -> None:
@@ -150,19 +88,14 @@ def require_n_features(model: Any, data: Data) -> None:
 def score_method(est: Any, X: Any, y: Any = None, *, fitted: str) -> float:
     """Accuracy (classifiers) or R^2 (regressors) of ``est`` on any accepted input.
 
-    In-memory input: scikit-learn's ``score`` on the NumPy predictions; any other input: one
-    blockwise pass (:func:`score_blockwise`), nothing gathered but a few sums.
+    The one score of :func:`daskscale.engine.apply.score_blockwise`: in-memory input is one
+    block; any other input is scored blockwise, nothing gathered but a few sums.
     """
-    from sklearn.base import ClassifierMixin, RegressorMixin
-
-    from daskscale.learn.prep import NotFitted, in_memory
+    from daskscale.learn.prep import NotFitted
 
     if not hasattr(est, fitted):
         raise NotFitted(f"this {type(est).__name__} is not fitted yet: call fit(X, y) first")
-    if in_memory(X):
-        mixin = ClassifierMixin if is_classifier(est) else RegressorMixin
-        return float(mixin.score(est, X, y))
-    return float(score_blockwise(est, X, y))
+    return score_blockwise(est, X, y)
 
 
 def _inner_has(name: str) -> Any:

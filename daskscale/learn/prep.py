@@ -5,8 +5,8 @@
 - :func:`require_partial_fit`: refuses estimators that cannot learn from mini-batches and
   names the strategies that fit them instead.
 - :func:`check_block`: NaN and unseen labels in a block, with its index and row range.
-- :func:`block_loss` / :func:`block_score`: the per-block metrics of the history.
-- :func:`fit_data`, :func:`in_memory`, :func:`delegate_tags`, :class:`NotFitted`: the public
+- :func:`block_loss`: the progressive per-block loss of the history (scores: :mod:`daskscale.engine.apply`).
+- :func:`fit_source` / :func:`fit_data`, :func:`in_memory`, :func:`delegate_tags`, :class:`NotFitted`: the public
   boundary every trainer shares (scikit-learn's validation for in-memory input, one conversion).
 
 NaN policy (every trainer of :mod:`daskscale.learn`)
@@ -32,15 +32,16 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.base import is_classifier, is_regressor
 
 from sklearn.exceptions import NotFittedError as _SklearnNotFitted
 
+from daskscale.engine.apply import in_memory, kind_of
+from daskscale.engine.source import Source
 from daskscale.errors import InputTypeError, NotFittedError, SchemaError
 from daskscale.reduce import Reducer
 
-__all__ = ["Labels", "require_partial_fit", "check_block", "block_loss", "block_score", "kind_of", "NAN_CHOICES",
-           "check_nan_option", "where_block", "in_memory", "fit_data", "delegate_tags", "NotFitted"]
+__all__ = ["Labels", "require_partial_fit", "check_block", "block_loss", "kind_of", "NAN_CHOICES",
+           "check_nan_option", "where_block", "in_memory", "fit_data", "fit_source", "delegate_tags", "NotFitted"]
 
 #: the values of every trainer's ``nan=`` option (see the NaN policy above)
 NAN_CHOICES = ("raise", "skip")
@@ -71,15 +72,6 @@ class Labels(Reducer):
 
     def merge(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.union1d(a, b)
-
-
-def kind_of(estimator: Any) -> str:
-    """``"classifier"``, ``"regressor"``, ``"cluster"`` (predicts without y) or ``"transformer"``."""
-    if is_classifier(estimator):
-        return "classifier"
-    if is_regressor(estimator):
-        return "regressor"
-    return "cluster" if hasattr(estimator, "predict") else "transformer"
 
 
 def require_partial_fit(estimator: Any) -> None:
@@ -161,48 +153,34 @@ def where_block(index: int, first_row: int, n_rows: int) -> str:
     return f"block {index} (rows {first_row}-{first_row + n_rows})"
 
 
-def in_memory(X: Any) -> bool:
-    """NumPy, lists, pandas: validated by scikit-learn's helpers; anything else is read by blocks."""
-    import os
+def fit_source(est: Any, X: Any, y: Any, *, classifier: bool, chunk_rows: int | None = None) -> Source:
+    """The one input boundary of a trainer's ``fit``: the :class:`~daskscale.engine.source.Source` of ``X``.
 
-    import xarray as xr
-
-    from daskscale.storage.convert import Data
-
-    if isinstance(X, (str, os.PathLike, xr.Dataset, xr.DataArray, Data)):
-        return False
-    return not type(X).__module__.startswith("dask")
-
-
-def fit_data(est: Any, X: Any, y: Any, *, classifier: bool, batch_size: int | None = None) -> Any:
-    """The one conversion of a trainer's ``fit`` input into a :class:`~daskscale.storage.convert.Data`.
-
-    In-memory input goes first through scikit-learn's ``validate_data`` (shapes, dtype,
-    complex or object data, infinities, ``n_features_in_`` and ``feature_names_in_``, a 2-D
-    ``y`` column, label types); NaN is let through to the trainer's per-block check, which
-    names its place (the NaN policy above). Then :func:`~daskscale.storage.convert.as_data`
-    turns any input into row blocks of ``batch_size`` rows (default: the input's own chunks).
+    In-memory input first goes through scikit-learn's checks, (shapes, dtype, infinities, ``n_features_in_``,
+    ``feature_names_in_``, label types; NaN is left to the per-block check of the loop);
+    ``chunk_rows`` re-cuts the row blocks. Nothing looks at ``X`` again afterwards.
     """
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import validate_data
 
-    from daskscale.storage.convert import Data, as_data
+    memory = in_memory(X)
+    if memory:
+        X, y = validate_data(est, X, y, accept_sparse=False, ensure_all_finite="allow-nan",
+                             dtype=("float64", "float32"), y_numeric=not classifier)
+        if classifier:
+            check_classification_targets(y)
+    elif y is not None and in_memory(y) and np.ndim(y) == 2 and np.shape(y)[1] == 1:
+        y = np.ravel(np.asarray(y))
+    source = Source.of(X, y, require_y=True, chunk_rows=chunk_rows)
+    if not memory and hasattr(est, "feature_names_in_"):
+        del est.feature_names_in_  # a name check at predict is for names given at fit only
+    est.n_features_in_ = source.n_features
+    return source
 
-    if isinstance(X, Data):
-        data = X
-    else:
-        if in_memory(X):
-            X, y = validate_data(est, X, y, accept_sparse=False, ensure_all_finite="allow-nan",
-                                 dtype=("float64", "float32"), y_numeric=not classifier)
-        elif y is not None and in_memory(y):
-            y = np.ravel(np.asarray(y)) if np.ndim(y) == 2 and np.shape(y)[1] == 1 else y
-        data = as_data(X, y, require_y=True, chunk_rows=batch_size)
-        if hasattr(est, "feature_names_in_") and not in_memory(X):
-            del est.feature_names_in_  # a name check at predict is for names given at fit only
-    if classifier and in_memory(X):
-        check_classification_targets(y)
-    est.n_features_in_ = data.n_features
-    return data
+
+def fit_data(est: Any, X: Any, y: Any, *, classifier: bool, chunk_rows: int | None = None) -> Any:
+    """The :class:`~daskscale.storage.convert.Data` of :func:`fit_source` (trainers that fit on the cluster)."""
+    return fit_source(est, X, y, classifier=classifier, chunk_rows=chunk_rows).data
 
 
 def delegate_tags(tags: Any, estimator: Any) -> Any:
@@ -257,12 +235,3 @@ def block_loss(est: Any, kind: str, X: np.ndarray, y: np.ndarray | None) -> floa
     if hasattr(est, "inverse_transform"):
         return float(np.mean((est.inverse_transform(est.transform(X)) - X) ** 2))
     return None
-
-
-def block_score(est: Any, kind: str, X: np.ndarray, y: np.ndarray | None) -> float:
-    """``est.score`` on a block; for transformers minus the reconstruction error."""
-    if kind in ("classifier", "regressor"):
-        return float(est.score(X, y))
-    if hasattr(est, "score"):
-        return float(est.score(X) / max(1, len(X)))
-    return -float(block_loss(est, kind, X, y) or 0.0)

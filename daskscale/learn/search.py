@@ -1,9 +1,11 @@
 """Hyper-parameter search across the cluster: successive halving and Hyperband.
 
-Every candidate is a model trained incrementally (``partial_fit``) on row blocks. In a rung, all
-surviving candidates train in parallel, each as a task on a worker (round-robin), for their
-budget of blocks, then each is scored on a held-out set of blocks *on its worker*; the best
-``1/eta`` go on to the next rung with ``eta`` times the budget, the rest are dropped. Models
+Every candidate is a model trained incrementally on row blocks, by the block loop
+(:func:`daskscale.engine.loop.run`: the one ``partial_fit`` loop, its NaN policy and its error
+messages). In a rung, all surviving candidates train in parallel, each as a task on a worker
+(round-robin), for their budget of blocks, then each is scored on a held-out set of blocks *on
+its worker* (one score pooled over their rows, :func:`daskscale.engine.apply.score_state`); the
+best ``1/eta`` go on to the next rung with ``eta`` times the budget, the rest are dropped. Models
 move between rungs as futures (they stay on the workers); only scores reach the client.
 
 Hyperband (Li et al. 2018) runs several successive-halving brackets that trade the number of
@@ -16,24 +18,28 @@ the client) is what breaks; this module is synchronous and uses only futures. Wi
 client (or with ``client="local"``) the candidates train one after the other in this process.
 
 Input with fewer than two row blocks (NumPy, pandas) is cut into ``DEFAULT_BLOCKS`` blocks, or
-blocks of ``batch_size`` rows. NaN in a block follows the policy of :mod:`daskscale.learn.prep`.
+blocks of ``chunk_rows`` rows. NaN in a block follows the policy of :mod:`daskscale.learn.prep`.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.model_selection import ParameterGrid, ParameterSampler
 
+from daskscale.engine.apply import ScoreState, score_state
+from daskscale.engine.loop import TrainPlan, TrainState, blocks, run
 from daskscale.errors import InputTypeError, SchemaError
 from daskscale.learn.local import executor, in_process
+from daskscale.engine.source import HeldReader
+from daskscale.learn.parallel import block_pairs
 from daskscale.learn.predict import DelegatingPredictor, classes_of
-from daskscale.learn.prep import check_block, check_nan_option, fit_data, where_block
-from daskscale.storage.convert import aligned
+from daskscale.learn.prep import check_nan_option, fit_source, kind_of
 
 __all__ = ["SuccessiveHalvingSearch", "HyperbandSearch", "DEFAULT_BLOCKS"]
 
@@ -41,28 +47,21 @@ __all__ = ["SuccessiveHalvingSearch", "HyperbandSearch", "DEFAULT_BLOCKS"]
 DEFAULT_BLOCKS = 5
 
 
-def _checked(xs: list[np.ndarray], ys: list[np.ndarray], wheres: list[str], nan: str) -> list[tuple]:
-    """The blocks, each checked by the NaN policy (named by ``wheres``)."""
-    return [check_block(aligned(X), np.ravel(y), where=w, nan=nan, classes=None)[:2]
-            for X, y, w in zip(xs, ys, wheres)]
+def _train(start: tuple[Any, int], held: dict[int, Any], bounds: Sequence[int], plan: TrainPlan) -> tuple[Any, int]:
+    """Runs on a worker: one candidate's rung, the block loop over ``plan.train`` (blocks held on
+    the worker). ``start`` and the result are ``(model, rows learned so far)``."""
+    model, rows = start
+    model, state, _ = run(model, HeldReader(bounds, held), plan, TrainState(fitted=rows > 0))
+    return model, rows + state.rows_seen
 
 
-def _train(model: Any, xs: list[np.ndarray], ys: list[np.ndarray], classes: Any, wheres: list[str],
-           nan: str) -> Any:
-    # blocks fetched from another worker may be unaligned: _checked aligns them
-    for X, y in _checked(xs, ys, wheres, nan):
-        if len(X) == 0:
-            continue
-        if classes is not None and not hasattr(model, "classes_"):
-            model.partial_fit(X, np.ravel(y), classes=classes)
-        else:
-            model.partial_fit(X, np.ravel(y))
-    return model
-
-
-def _score(model: Any, xs: list[np.ndarray], ys: list[np.ndarray], wheres: list[str], nan: str) -> float:
-    pairs = _checked(xs, ys, wheres, nan)
-    return float(model.score(np.concatenate([X for X, _ in pairs]), np.concatenate([y for _, y in pairs])))
+def _score(trained: tuple[Any, int], held: dict[int, Any], bounds: Sequence[int], plan: TrainPlan) -> tuple[float, int]:
+    """Runs on a worker: ``(score on the blocks plan.val pooled over their rows, rows learned)``."""
+    model, rows = trained
+    total = ScoreState(plan.kind)
+    for _, X, y, _ in blocks(HeldReader(bounds, held), plan.val, plan):
+        total = total + score_state(model, plan.kind, X, y)
+    return total.value(), rows
 
 
 class _Search(DelegatingPredictor, MetaEstimatorMixin, BaseEstimator):
@@ -84,30 +83,28 @@ class _Search(DelegatingPredictor, MetaEstimatorMixin, BaseEstimator):
         return self
 
     def _setup(self, X: Any, y: Any) -> None:
-        data = fit_data(self, X, y, classifier=is_classifier(self.estimator), batch_size=self.batch_size)
-        if data.X.numblocks[0] < 2:
+        source = fit_source(self, X, y, classifier=is_classifier(self.estimator), chunk_rows=self.chunk_rows)
+        data = source.data
+        Xd, yd = data.X, data.y
+        if Xd.numblocks[0] < 2:
             if data.n_rows < 2:
                 raise SchemaError("X has 1 sample: the search needs >= 2 rows (one block held out for scoring)")
-            data.X = data.X.rechunk({0: -(-data.n_rows // min(DEFAULT_BLOCKS, data.n_rows))})
-            data.y = data.y.rechunk({0: data.X.chunks[0]})
-        nb = data.X.numblocks[0]
+            Xd = Xd.rechunk({0: -(-data.n_rows // min(DEFAULT_BLOCKS, data.n_rows))})
+            yd = yd.rechunk({0: Xd.chunks[0]})
+        nb = Xd.numblocks[0]
         self._workers = sorted(self._client.scheduler_info(n_workers=-1)["workers"])
         rng = np.random.default_rng(self.random_state)
-        order = rng.permutation(nb)
+        order = rng.permutation(nb).tolist()
         n_val = max(1, int(round(nb * self.test_size)))
-        xb = data.X.to_delayed(optimize_graph=True)[:, 0]
-        yb = data.y.to_delayed(optimize_graph=True)
         # blocks are read once and kept on the workers for every rung
-        self._train_x = self._client.compute([xb[i] for i in order[n_val:]])
-        self._train_y = self._client.compute([yb[i] for i in order[n_val:]])
-        starts = np.concatenate([[0], np.cumsum(data.row_chunks)]).astype(int)
-        wheres = [where_block(i, int(starts[i]), int(c)) for i, c in enumerate(data.row_chunks)]
-        self._train_where = [wheres[i] for i in order[n_val:]]
-        self._val = (self._client.compute([xb[i] for i in order[:n_val]]),
-                     self._client.compute([yb[i] for i in order[:n_val]]), [wheres[i] for i in order[:n_val]], self.nan)
-        self._classes = None
-        if is_classifier(self.estimator):
-            self._classes = classes_of(data)
+        self._held = dict(enumerate(self._client.compute(block_pairs(Xd, yd))))
+        self._bounds = np.concatenate([[0], np.cumsum(Xd.chunks[0])]).astype(np.int64)
+        self._train_blocks, self._val_blocks = order[n_val:], order[:n_val]
+        classes = classes_of(data) if is_classifier(self.estimator) else None
+        # one rung of one candidate: the block loop over its blocks, in order
+        self._plan = TrainPlan(kind=kind_of(self.estimator), train=[], classes=None if classes is None else
+                               classes.tolist(), epochs=1, shuffle=False, max_in_flight=1, nan=self.nan,
+                               progressive=False, n_blocks=nb, n_features=data.n_features)
         self._rng = rng
 
     def _candidates(self, n: int) -> list[dict[str, Any]]:
@@ -121,26 +118,27 @@ class _Search(DelegatingPredictor, MetaEstimatorMixin, BaseEstimator):
     def _halving(self, params: list[dict[str, Any]], budget: int, bracket: int) -> None:
         """One successive-halving bracket: ``budget`` blocks in the first rung, x eta per rung."""
         c = self._client
-        models = [clone(self.estimator).set_params(**p) for p in params]
+        models: list[Any] = [(clone(self.estimator).set_params(**p), 0) for p in params]
         alive = list(range(len(params)))
         used = [0] * len(params)
-        ntr = len(self._train_x)
+        ntr = len(self._train_blocks)
+        val = replace(self._plan, val=self._val_blocks)
+        val_held = {b: self._held[b] for b in self._val_blocks}
         rung = 0
         while alive:
             futs = {}
             for slot, i in enumerate(alive):
-                blocks = [(used[i] + j) % ntr for j in range(budget)]
+                train = [self._train_blocks[(used[i] + j) % ntr] for j in range(budget)]
                 w = [self._workers[slot % len(self._workers)]]
-                futs[i] = c.submit(_train, models[i], [self._train_x[b] for b in blocks],
-                                   [self._train_y[b] for b in blocks], self._classes,
-                                   [self._train_where[b] for b in blocks], self.nan, workers=w,
-                                   allow_other_workers=True, pure=False)
+                futs[i] = c.submit(_train, models[i], {b: self._held[b] for b in set(train)}, self._bounds,
+                                   replace(self._plan, train=train), workers=w, allow_other_workers=True, pure=False)
                 used[i] += budget
-            scores = c.gather([c.submit(_score, futs[i], *self._val, pure=False) for i in alive])
-            for i, s in zip(alive, scores):
+            scored = c.gather([c.submit(_score, futs[i], val_held, self._bounds, val, pure=False) for i in alive])
+            scores = [s for s, _ in scored]
+            for i, (s, rows) in zip(alive, scored):
                 models[i] = futs[i]
                 self.history_.append({"bracket": bracket, "rung": rung, "candidate": len(self.cv_results_) + i,
-                                      "params": params[i], "blocks_seen": used[i], "score": s})
+                                      "params": params[i], "blocks_seen": used[i], "rows_seen": rows, "score": s})
             keep = max(1, len(alive) // self.eta)
             if len(alive) == 1 or budget * self.eta > self.max_blocks:
                 best = int(np.argmax(scores))
@@ -155,10 +153,10 @@ class _Search(DelegatingPredictor, MetaEstimatorMixin, BaseEstimator):
             self.best_score_, self.best_params_, self._best_future = score, params, model
 
     def _finish(self, t0: float) -> None:
-        self.best_estimator_ = self._best_future.result()
+        self.best_estimator_ = self._best_future.result()[0]
         self.fit_seconds_ = time.perf_counter() - t0
-        for name in ("_train_x", "_train_y", "_train_where", "_val", "_best_future", "_client", "_rng", "_workers",
-                     "_classes"):
+        for name in ("_held", "_bounds", "_train_blocks", "_val_blocks", "_plan", "_best_future", "_client", "_rng",
+                     "_workers"):
             self.__dict__.pop(name, None)
         if is_classifier(self.estimator):
             self.classes_ = self.best_estimator_.classes_
@@ -181,8 +179,9 @@ class SuccessiveHalvingSearch(_Search):
         Keep ``1/eta`` of the candidates per rung; the survivors get ``eta`` times the budget.
     test_size : float
         Fraction of the row blocks held out for scoring.
-    batch_size : int or None
-        Rows per block (rechunks the input); default the input's blocks (see the module docstring).
+    chunk_rows : int or None
+        Rows per block (re-cuts the input's row blocks); default the input's blocks (see the module
+        docstring). Each candidate learns one ``partial_fit`` call per block.
     random_state : int or None
     nan : "raise" or "skip"
         NaN policy (:mod:`daskscale.learn.prep`): an error naming the block and row, or drop the rows.
@@ -197,7 +196,7 @@ class SuccessiveHalvingSearch(_Search):
     """
 
     def __init__(self, estimator: Any = None, parameters: Any = None, *, n_candidates: int = 8, min_blocks: int = 1,
-                 max_blocks: int = 8, eta: int = 3, test_size: float = 0.2, batch_size: int | None = None,
+                 max_blocks: int = 8, eta: int = 3, test_size: float = 0.2, chunk_rows: int | None = None,
                  random_state: int | None = None, nan: str = "raise", client: Any = None):
         self.estimator = estimator
         self.parameters = parameters
@@ -206,7 +205,7 @@ class SuccessiveHalvingSearch(_Search):
         self.max_blocks = max_blocks
         self.eta = eta
         self.test_size = test_size
-        self.batch_size = batch_size
+        self.chunk_rows = chunk_rows
         self.random_state = random_state
         self.nan = nan
         self.client = client
@@ -229,14 +228,14 @@ class HyperbandSearch(_Search):
     """
 
     def __init__(self, estimator: Any = None, parameters: Any = None, *, max_blocks: int = 9, eta: int = 3,
-                 test_size: float = 0.2, batch_size: int | None = None, random_state: int | None = None,
+                 test_size: float = 0.2, chunk_rows: int | None = None, random_state: int | None = None,
                  nan: str = "raise", client: Any = None):
         self.estimator = estimator
         self.parameters = parameters
         self.max_blocks = max_blocks
         self.eta = eta
         self.test_size = test_size
-        self.batch_size = batch_size
+        self.chunk_rows = chunk_rows
         self.random_state = random_state
         self.nan = nan
         self.client = client

@@ -72,7 +72,8 @@ def make_trainer(strategy: str, estimator: Any, *, epochs: int = 1, batch_size: 
     epochs : int
         Passes over the data for iterative strategies.
     batch_size : int or None
-        Rows per block (rechunks the input) where the strategy reads blocks.
+        Rows per ``partial_fit`` call, as everywhere in daskscale (for ``"average"``); default one
+        call per block. Blocks are re-cut by the trainers' own ``chunk_rows`` option.
     random_state : int or None
     **kw
         Passed to the trainer (e.g. ``merge_every``, ``n_estimators``, ``alpha``).

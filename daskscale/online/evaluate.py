@@ -2,7 +2,9 @@
 
 For each micro-batch: build the features with the preprocessing steps as they were BEFORE
 the batch, predict, then update the steps with the batch, build its features again with the
-updated steps, and ``partial_fit`` the model on them (a model with ``predict_then_learn``,
+updated steps, and train the model on them (through the block loop's
+:class:`~daskscale.engine.loop.Step` (classes on the first call only, an estimator's error
+named by the batch; a model with ``predict_then_learn``,
 :class:`~daskscale.online.linear.OnlineLogisticRegression`, does both in one step, each row
 predicted after the rows before it in the batch); the metrics get the predictions, the
 batch's arrival and lag (:class:`~daskscale.online.metrics.PrequentialMetrics`). Every row
@@ -22,6 +24,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from sklearn import config_context
 
+from daskscale.engine.loop import Step
+from daskscale.learn.prep import kind_of
 from daskscale.online.linear import linear_predict
 from daskscale.online.metrics import PrequentialMetrics
 from daskscale.online.preprocess import OnlineOneHot, OnlineStandardScaler
@@ -124,30 +128,27 @@ def prequential(batches: Iterable[Any], model: Any, *, features: Features | None
     """
     features = Features() if features is None else features
     metrics = PrequentialMetrics()
-    trained = False
-    classes = None if classes is None else np.asarray(classes)
+    step = None  # made at the first batch: its classes are those given, else the first batch's
     # batches are built here, finite and float64: spare scikit-learn its per-call checks
     with config_context(assume_finite=True, skip_parameter_validation=True):
         for b in batches:
             cats = getattr(b, "categories", None)
             y = np.asarray(b.y)
             y_pred = None
-            if trained and hasattr(model, "predict_then_learn"):
+            if step is not None and hasattr(model, "predict_then_learn"):
                 # each row predicted after the rows before it in the batch (first order), then learned
                 Xp = features.transform(b.X, cats)
                 y_pred = model.predict_then_learn(Xp, features.partial_fit(b.X, cats).transform(b.X, cats), y)
             else:
-                if trained:
+                if step is not None:
                     Xp = features.transform(b.X, cats)
                     y_pred = linear_predict(model, Xp)
                     if y_pred is None:
                         y_pred = model.predict(Xp)
-                Xt = features.partial_fit(b.X, cats).transform(b.X, cats)
-                if trained:
-                    model.partial_fit(Xt, y)
                 else:
-                    model.partial_fit(Xt, y, classes=np.unique(y) if classes is None else classes)
-                    trained = True
+                    step = Step(model, kind_of(model), classes=np.unique(y) if classes is None else classes)
+                Xt = features.partial_fit(b.X, cats).transform(b.X, cats)
+                step(Xt, y, getattr(b, "where", "") or f"batch (rows {metrics.n_rows}-{metrics.n_rows + len(y)})")
             metrics.update(y, y_pred, arrived=b.arrived, learned=time.perf_counter(),
                            lag_rows=getattr(b, "lag_rows", None))
     return PrequentialResult(model, features, metrics)

@@ -19,6 +19,8 @@ gives exactly-once learning.
 - :class:`IteratorSource`: any iterable of ``(X, y)`` pairs or DataFrames; its position
   is the number of items consumed (resume re-creates the iterable and skips that many).
 - :class:`ReplaySource`: an existing store replayed at ``rate`` rows per second.
+- :class:`~daskscale.online.csv_tail.CsvTailSource` (its own module): one CSV file that
+  keeps growing, read as ``tail -f`` reads it; its position is a byte offset and a row count.
 """
 
 from __future__ import annotations
@@ -318,7 +320,10 @@ class IteratorSource(_Source):
 
 
 def as_source(source: Any, **kwargs: Any) -> _Source:
-    """A source from a store path, a folder path, a source, or an iterable.
+    """A source from a store path, a folder path, a CSV file path, a source, or an iterable.
+
+    A ``.csv`` file is read by :class:`~daskscale.online.csv_tail.CsvTailSource` (``follow=True``
+    to keep reading the rows appended to it).
 
     An iterable (or a factory of iterables) whose first item is an event (a dict or a
     Kafka-style record) is read by
@@ -335,7 +340,11 @@ def as_source(source: Any, **kwargs: Any) -> _Source:
             return StoreSource(p, **kwargs)
         if p.is_dir():
             return DirectorySource(p, **kwargs)
-        raise SchemaError(f"{p} is neither a daskscale store nor a folder of arriving files")
+        if p.suffix.lower() == ".csv":
+            from daskscale.online.csv_tail import CsvTailSource
+
+            return CsvTailSource(p, **kwargs)
+        raise SchemaError(f"{p} is neither a daskscale store, a folder of arriving files nor a .csv file")
     from daskscale.online.events import EventSource, is_event
 
     if isinstance(source, (list, tuple)):

@@ -83,10 +83,10 @@ def _to_dask(a: Any, chunks: Any = "auto") -> da.Array:
 
 def as_data(X: Any, y: Any = None, *, target: str | None = None, sample_weight: Any = None,
             chunk_rows: int | None = None, require_y: bool = False, name: str = "X",
-            sample_dims: Any = None, feature_dim: str | None = None) -> Data:
+            sample_dims: Any = None, feature_dim: str | None = None, mask: Any = None) -> Data:
     """Convert ``X`` (and ``y``) to a :class:`Data`; the one conversion at the public boundary.
 
-    ``sample_dims`` / ``feature_dim`` stack gridded xarray input into samples
+    ``sample_dims`` / ``feature_dim`` / ``mask`` stack gridded xarray input into samples
     (:func:`daskscale.grid.stack.stack_to_data`).
 
     Raises
@@ -100,7 +100,7 @@ def as_data(X: Any, y: Any = None, *, target: str | None = None, sample_weight: 
     if sample_dims is not None:
         from daskscale.grid.stack import stack_to_data
 
-        data = stack_to_data(X, sample_dims=sample_dims, feature_dim=feature_dim, target=target)
+        data = stack_to_data(X, sample_dims=sample_dims, feature_dim=feature_dim, target=target, mask=mask)
     else:
         data = _convert(X, target=target, name=name)
     if y is not None:

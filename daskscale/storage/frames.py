@@ -58,6 +58,13 @@ def csv_producers(source: str | os.PathLike, *, blocksize: int = 64 * 2**20,
     Each block is a :class:`CsvBlock`: a row with more fields than the header, or with fewer
     (unless ``on_short_rows="fill"``), raises a :class:`SchemaError` naming the file, the
     line and the expected field count.
+
+    Not ``dask.dataframe.read_csv(blocksize=)``: it cuts the same way (so it too splits a quoted
+    newline) but loses that policy (a short row of floats silently becomes NaN; a short integer
+    row, or a missing value past its dtype sample, fails as "Mismatched dtypes" with no line;
+    a long row's line is counted from the block's start), and it was slower: a 15 MB, 9-column
+    CSV in 1 MiB blocks parsed in 83 ms here, 135 ms through read_csv (same process, median of
+    7 runs each; 264 vs 404 ms in a second run; rough, on a machine shared with other jobs).
     """
     out: list[Producer] = []
     for path in expand_paths(source, (".csv", ".csv.gz", ".txt")):
@@ -203,31 +210,39 @@ def _slice(path: str, a: int, b: int) -> bytes:
 def parquet_producers(source: str | os.PathLike) -> list[Producer]:
     """One producer per Parquet file; hive partition keys (``key=value`` dirs) become columns.
 
+    ``pyarrow.dataset`` parses the folders (URI escapes, ``__HIVE_DEFAULT_PARTITION__`` as
+    missing); a key whose every value reads as a number (``ratio=0.5``) becomes a number.
     Spark's marker files (``_SUCCESS``, ``_committed_*``, ``.crc``) are ignored.
     """
+    import pyarrow.dataset as pads
     import pyarrow.parquet as pq
 
     files = expand_paths(source, (".parquet", ".parq", ".pq"))
     root = str(source) if os.path.isdir(str(source)) else None
+    try:  # reads one footer: pyarrow wants a schema before it lists the files
+        data = pads.dataset(files, format="parquet", partitioning="hive" if root else None, partition_base_dir=root)
+    except (OSError, ValueError) as exc:
+        raise SchemaError(f"{source}: could not be read as Parquet: {exc}") from None
+    order = data.partitioning.schema.names if data.partitioning else []  # the folders' order, outermost first
+    parts = [(f.path, pads.get_partition_keys(f.partition_expression)) for f in data.get_fragments()]
+    parts = [(p, {k: kv[k] for k in order if k in kv}) for p, kv in parts]
+    numbers = {k for k in order if all(_number(kv.get(k)) for _, kv in parts)}
 
-    def read(path: str) -> pd.DataFrame:
+    def read(path: str, keys: dict[str, Any]) -> pd.DataFrame:
         df = pq.read_table(path).to_pandas()
-        if root is not None:
-            rel = Path(path).relative_to(root).parent
-            for part in rel.parts:
-                if "=" in part:
-                    key, _, val = part.partition("=")
-                    df[key] = np.nan if val == "__HIVE_DEFAULT_PARTITION__" else _scalar(val)
+        for k, v in keys.items():  # a missing text key stays text, so its codes line up with other files'
+            df[k] = (np.nan if v is None else float(v)) if k in numbers else pd.array([v] * len(df), dtype="string")
         return df
 
-    return [(p, lambda p=p: read(p)) for p in files]
+    return [(p, lambda p=p, kv=kv: read(p, kv)) for p, kv in parts]
 
 
-def _scalar(text: str) -> float | str:
+def _number(value: Any) -> bool:
     try:
-        return float(text)
+        float(value if value is not None else 0)
+        return True
     except ValueError:
-        return text
+        return False
 
 
 def frame_producers(df: Any) -> list[Producer]:

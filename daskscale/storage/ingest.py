@@ -401,8 +401,10 @@ def _stage_all(tasks: list[Any]) -> list[Staged]:
     On a distributed client the blocks run as futures and the first error cancels the
     rest, so a bad row near the top of a large file is reported without parsing the rest.
     """
-    client = getattr(dask.base.get_scheduler(), "__self__", None)
-    if not hasattr(client, "compute") or not hasattr(client, "cancel"):
+    from daskscale.adapters.dask import active_client
+
+    client = active_client()
+    if client is None:
         results = dask.compute(*tasks)
         for r in results:
             if isinstance(r, DaskscaleError):

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from daskscale.monitor import progress
-from daskscale.transfer.finetune import check_features, fine_tune, score, target_data, train_from_scratch
+from daskscale.transfer.finetune import check_features, fine_tune, score, target_source, train_from_scratch
 from daskscale.transfer.zoo import resolve_pretrained
 
 __all__ = ["LearningCurve", "learning_curve", "rows_to_reach"]
@@ -129,8 +129,8 @@ def learning_curve(pretrained: Any, X: Any, y: Any = None, *, test: Any, test_y:
     """
     t0 = time.perf_counter()
     pre = resolve_pretrained(pretrained)
-    data = target_data(X, y)
-    check_features(pre, data)
+    data = target_source(X, y)  # read once: every fit below slices the same source
+    check_features(pre, data.data)
     kw = dict(learning_rate=learning_rate, epochs=epochs, min_steps=min_steps, batch_size=batch_size, seed=seed)
     sizes = sorted({min(int(s), data.n_rows) for s in sizes})
     with progress(total=2 * len(sizes) + 1, desc="learning curve", unit="fit") as bar:

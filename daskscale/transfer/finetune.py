@@ -1,10 +1,12 @@
 """Fine-tuning: continue a pre-trained model's training on the target data, block by block.
 
 The pre-trained parameters are the starting point: all of them for the same task on shifted
-data, all but the output layer for new classes (a fresh output layer). Training is
-``partial_fit`` on mini-batches cut from one row block at a time (bounded memory). Frozen
-layers are restored after every step, so they never move. A pipeline's leading steps (the
-scaler fitted on the source data) are kept frozen too: they are part of what was learned.
+data, all but the output layer for new classes (a fresh output layer). Training is the block
+loop of :mod:`daskscale.engine.loop`: seeded shuffles of the blocks and of their rows,
+mini-batches of ``batch_size`` rows, one row block in memory at a time. Frozen layers are
+restored after every step (its ``after_batch`` hook), so they never move. A pipeline's leading
+steps (the scaler fitted on the source data) are kept frozen too: they are part of what was
+learned, and run on each block in the read-ahead thread (its ``transform`` hook).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import math
 import warnings
 from typing import Any, Sequence
 
+import dask
 import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.exceptions import ConvergenceWarning
@@ -20,16 +23,21 @@ from sklearn.linear_model import SGDClassifier, SGDRegressor
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 
+from daskscale.engine.apply import score_blockwise
+from daskscale.engine.loop import Hooks, TrainPlan, run
+from daskscale.engine.source import ArrayReader, DaskReader, Source
 from daskscale.errors import InputTypeError, SchemaError
-from daskscale.storage.convert import Data, as_data
-from daskscale.transfer._blocks import BlockSource
+from daskscale.learn.prep import kind_of
+from daskscale.storage.convert import Data, aligned, as_data
 from daskscale.transfer.zoo import Pretrained, resolve_pretrained
 
 __all__ = ["SUPPORTED_KINDS", "fine_tune", "train_from_scratch", "score", "split_model", "check_features", "split_holdout",
-           "target_data"]
+           "target_source", "CACHE_BYTES"]
 
 #: estimator kinds fine_tune can start from (optionally as the last step of a Pipeline)
 SUPPORTED_KINDS = (MLPClassifier, MLPRegressor, SGDClassifier, SGDRegressor)
+#: target data up to this size is read once into memory (the many short fits of a learning curve)
+CACHE_BYTES = 64 * 2**20
 
 
 def split_model(model: Any) -> tuple[list[tuple[str, Any]], Any]:
@@ -43,16 +51,37 @@ def split_model(model: Any) -> tuple[list[tuple[str, Any]], Any]:
     return steps, final
 
 
-def target_data(X: Any, y: Any = None, *, rows: int | None = None) -> Data:
-    """The target data as :class:`Data` with a target; the first ``rows`` rows if given."""
-    data = as_data(X, y, require_y=True)
+def target_source(X: Any, y: Any = None, *, rows: int | None = None) -> Source:
+    """The target data as a :class:`~daskscale.engine.source.Source` with a target; the first
+    ``rows`` rows if given.
+
+    Data under :data:`CACHE_BYTES` is read once into memory, so the many short fits of a
+    learning curve do not read a store every epoch; larger data stays where it lives and is
+    read block by block (a whole store by zarr in this process, a row range by Dask).
+
+    Examples
+    --------
+    >>> src = target_source(np.zeros((10, 2)), np.arange(10), rows=4)
+    >>> src.kind, src.n_rows, src.read(0)[1].tolist()
+    ('memory', 4, [0, 1, 2, 3])
+    """
+    src = Source.of(X, y, require_y=True)
+    if rows is None and (src.kind == "memory" or src.data.X.nbytes > CACHE_BYTES):
+        return src
+    data = src.data
     if rows is not None:
         if rows <= 0:
             raise SchemaError(f"rows must be positive, got {rows}")
         n = min(int(rows), data.n_rows)
         data = Data(data.X[:n], data.y[:n], data.feature_names, data.target, data.classes, None, data.attrs,
                     data.source)
-    return data
+    if src.kind == "memory":
+        n = data.n_rows
+        return Source(data, ArrayReader(src.reader.X[:n], src.reader.y[:n], data.row_chunks), "memory")
+    if data.X.nbytes > CACHE_BYTES:
+        return Source(data, DaskReader(data.X, data.y), "dask")
+    Xn, yn = dask.compute(data.X, data.y)
+    return Source(data, ArrayReader(aligned(np.asarray(Xn)), aligned(np.asarray(yn)), data.row_chunks), "memory")
 
 
 def check_features(pre: Pretrained, data: Data) -> None:
@@ -109,45 +138,47 @@ def _n_epochs(n_rows: int, epochs: int, batch_size: int, max_steps: int | None, 
     return want if max_steps is None else min(want, math.ceil(max_steps / per_epoch))
 
 
-def _train(est: Any, steps: list[tuple[str, Any]], data: Data, *, classes: Sequence[Any] | None,
+class _Anchor:
+    """The ``after_batch`` hook: after the first call (which only built the arrays) the
+    pre-trained weights ``init`` are copied in; after every later one the first ``n_frozen``
+    layers are restored; after ``budget`` calls it ends the loop (returns True)."""
+
+    def __init__(self, init: list[np.ndarray] | None, n_frozen: int, budget: float):
+        self.init, self.n_frozen, self.budget = init, n_frozen, budget
+        self.frozen: list[np.ndarray] | None = None
+        self.done = 0
+
+    def __call__(self, est: Any) -> bool:
+        layers = _layers(est)
+        if self.frozen is None:
+            for dst, src in zip(layers, self.init or []):
+                dst[...] = src
+            self.frozen = [a.copy() for a in layers[: 2 * self.n_frozen]]
+        else:
+            for dst, src in zip(layers, self.frozen):
+                dst[...] = src
+        self.done += 1
+        return self.done >= self.budget
+
+
+def _train(est: Any, steps: list[tuple[str, Any]], source: Source, *, classes: Sequence[Any] | None,
            init: list[np.ndarray] | None, n_frozen: int, epochs: int, batch_size: int,
            max_steps: int | None, min_steps: int, seed: int) -> Any:
-    """The shared loop: partial_fit over shuffled mini-batches of each block, epoch after epoch."""
-    rng = np.random.default_rng(seed)
-    source = BlockSource(data)
-    n_epochs = _n_epochs(data.n_rows, epochs, batch_size, max_steps, min_steps)
-    started, frozen, done = False, [], 0
-    budget = max_steps if max_steps is not None else math.inf
+    """The block loop: shuffled blocks, their rows shuffled and cut into mini-batches, epoch after epoch."""
+    plan = TrainPlan(kind=kind_of(est), train=list(range(source.n_blocks)),
+                     classes=None if classes is None else np.asarray(classes).tolist(),
+                     epochs=_n_epochs(source.n_rows, epochs, batch_size, max_steps, min_steps),
+                     batch_size=batch_size, seed=seed, progressive=False)
+    hooks = Hooks(transform=(lambda X: _transform(steps, X)) if steps else None,
+                  after_batch=_Anchor(init, n_frozen, max_steps if max_steps is not None else math.inf))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        for _ in range(n_epochs):
-            for i, Xb, yb in source.iterate(rng.permutation(source.n_blocks)):
-                Xb = _transform(steps, Xb)
-                order = rng.permutation(len(Xb))
-                for a in range(0, len(Xb), batch_size):
-                    idx = order[a:a + batch_size]
-                    try:
-                        if not started and classes is not None:
-                            est.partial_fit(Xb[idx], yb[idx], classes=list(classes))
-                        else:
-                            est.partial_fit(Xb[idx], yb[idx])
-                    except ValueError as exc:
-                        rows = f"rows {source.bounds[i]}-{source.bounds[i + 1]}"
-                        raise SchemaError(f"training on block {i} ({rows}) of the target data failed: {exc}. "
-                                          f"The model's classes are {list(classes) if classes is not None else '-'}"
-                                          "; pass new_classes= for labels the model does not know") from exc
-                    if not started:
-                        started = True
-                        if init is not None:  # the first step only built the arrays: start from init
-                            for dst, src in zip(_layers(est), init):
-                                dst[...] = src
-                        frozen = [a.copy() for a in _layers(est)[: 2 * n_frozen]]
-                    elif frozen:
-                        for dst, src in zip(_layers(est), frozen):
-                            dst[...] = src
-                    done += 1
-                    if done >= budget:
-                        return est
+        try:
+            run(est, source.reader, plan, hooks=hooks)
+        except SchemaError as exc:
+            known = "-" if classes is None else list(classes)
+            raise SchemaError(f"training on the target data failed: {exc}; the model's classes are {known}: "
+                              "pass new_classes= for labels the model does not know") from exc
     return est
 
 
@@ -203,8 +234,8 @@ def fine_tune(pretrained: Any, X: Any, y: Any = None, *, learning_rate: float = 
     """
     pre = resolve_pretrained(pretrained)
     steps, final = split_model(pre.model)
-    data = target_data(X, y, rows=rows)
-    check_features(pre, data)
+    source = target_source(X, y, rows=rows)
+    check_features(pre, source.data)
     is_mlp = isinstance(final, (MLPClassifier, MLPRegressor))
     n_layers = len(final.coefs_) if is_mlp else 1
     if (freeze or new_classes is not None) and not is_mlp:
@@ -222,7 +253,7 @@ def fine_tune(pretrained: Any, X: Any, y: Any = None, *, learning_rate: float = 
         init = init[:-2]  # a fresh output layer: drawn by the first partial_fit, not copied
         classes = list(new_classes)
     est = _fresh(final, learning_rate, seed)
-    est = _train(est, steps, data, classes=classes, init=init, n_frozen=n_frozen, epochs=epochs,
+    est = _train(est, steps, source, classes=classes, init=init, n_frozen=n_frozen, epochs=epochs,
                  batch_size=batch_size, max_steps=max_steps, min_steps=min_steps, seed=seed)
     return Pipeline(steps + [(pre.model.steps[-1][0], est)]) if steps else est
 
@@ -246,26 +277,28 @@ def train_from_scratch(pretrained: Any, X: Any, y: Any = None, *, learning_rate:
     """
     pre = resolve_pretrained(pretrained)
     steps, final = split_model(pre.model)
-    data = target_data(X, y, rows=rows)
-    check_features(pre, data)
+    source = target_source(X, y, rows=rows)
+    check_features(pre, source.data)
     fresh_steps = [(name, clone(step)) for name, step in steps]
-    source = BlockSource(data)
     for k, (_, step) in enumerate(fresh_steps):
         if not hasattr(step, "partial_fit"):
             raise InputTypeError(f"pipeline step {type(step).__name__} has no partial_fit, so it cannot be "
                                  "re-fitted block by block for the from-scratch baseline")
-        for _, Xb, _ in source.iterate():
-            step.partial_fit(_transform(fresh_steps[:k], Xb))
+        before = fresh_steps[:k]
+        run(step, source.reader, TrainPlan(kind="transformer", train=list(range(source.n_blocks)), shuffle=False,
+                                           progressive=False),
+            hooks=Hooks(transform=(lambda X, before=before: _transform(before, X)) if before else None))
     if classes is None and is_classifier(final):
         classes = list(final.classes_)
     est = _fresh(final, learning_rate, seed)
-    est = _train(est, fresh_steps, data, classes=classes, init=None, n_frozen=0, epochs=epochs,
+    est = _train(est, fresh_steps, source, classes=classes, init=None, n_frozen=0, epochs=epochs,
                  batch_size=batch_size, max_steps=max_steps, min_steps=min_steps, seed=seed)
     return Pipeline(fresh_steps + [(pre.model.steps[-1][0], est)]) if fresh_steps else est
 
 
 def score(model: Any, X: Any, y: Any = None) -> float:
-    """Accuracy (classifiers) or R^2 (regressors) of ``model``, computed block by block.
+    """Accuracy (classifiers) or R^2 (regressors) of ``model`` over all rows, computed block by block
+    where the blocks live (:func:`~daskscale.engine.apply.score_blockwise`).
 
     Examples
     --------
@@ -275,21 +308,7 @@ def score(model: Any, X: Any, y: Any = None) -> float:
     >>> round(score(load_pretrained("digits_mlp").model, t.X_test, t.y_test), 3) > 0.5
     True
     """
-    data = as_data(X, y, require_y=True)
-    right = n = 0
-    s = s2 = sse = 0.0
-    for _, Xb, yb in BlockSource(data).iterate():
-        pred = model.predict(Xb)
-        if is_classifier(model):
-            right += int(np.sum(pred == yb))
-        else:
-            yb = yb.astype(float)
-            s, s2, sse = s + yb.sum(), s2 + (yb ** 2).sum(), sse + ((yb - pred) ** 2).sum()
-        n += len(yb)
-    if is_classifier(model):
-        return right / n
-    sst = s2 - s * s / n
-    return 1.0 - sse / sst if sst > 0 else 0.0
+    return score_blockwise(model, X, y)
 
 
 def split_holdout(X: Any, y: Any = None, *, fraction: float = 0.2) -> tuple[Data, Data]:

@@ -102,6 +102,24 @@ def test_predicts_the_same_on_numpy_dask_and_store(small_store, client):
     assert (c.predict(Xn) == m.predict(Xn)).mean() > 0.95  # int8 + 30% pruned: close, not equal
 
 
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_lazy_score_weighs_rows_as_the_numpy_score_does(kind, rng, client):
+    import dask.array as da
+    from sklearn.linear_model import LinearRegression
+
+    X = rng.normal(size=(900, 5)).astype(np.float32)
+    y = X @ np.arange(1.0, 6.0) + np.repeat([0.0, 3.0, -2.0], 300) + rng.normal(size=900)
+    if kind == "classifier":
+        y = (y > 0).astype(int)
+    m = LogisticRegression().fit(X[:300], y[:300]) if kind == "classifier" else LinearRegression().fit(X[:300], y[:300])
+    c = compress(m, quantize="int8")
+    w = np.where(np.arange(900) < 300, 5.0, 0.5)  # the rows the model was fitted on count most
+    Xd, yd = da.from_array(X, chunks=((300, 250, 350), 5)), da.from_array(y, chunks=((300, 250, 350),))
+    lazy = c.score(Xd, yd, sample_weight=w)
+    assert lazy == pytest.approx(c.score(X, y, sample_weight=w), rel=1e-6)
+    assert abs(lazy - c.score(Xd, yd)) > 1e-3  # the weights changed the answer: they were not ignored
+
+
 def test_saved_file_loads_safely_and_predicts(digits_mlp, digits, tmp_path):
     _, Xte, _, yte = digits
     c = compress(digits_mlp, quantize="int8", sparsity=0.5)

@@ -71,13 +71,15 @@ def test_fine_tune_on_a_store_learns_the_target_it_is_given(small_store, client)
 
 
 def test_averaged_sgd_trains_with_its_pruned_weights_held_at_zero(linear):
+    from daskscale.adapters.sklearn import sgd_iterate
+
     model, X, y = linear
     avg = SGDClassifier(loss="log_loss", average=True, random_state=0).fit(X, y)
     pruned, masks = magnitude_prune(avg, 0.8)
-    start = pruned._standard_coef.copy()
+    start = sgd_iterate(pruned)[0].copy()  # the iterate SGD trains
     tuned = fine_tune(pruned, masks, X, y, epochs=2, batch_rows=100)
     off = ~masks[0].T.ravel()
-    iterate = tuned._standard_coef.ravel()
+    iterate = sgd_iterate(tuned)[0].ravel()
     # the iterate SGD trains (not only the average it reports as coef_) keeps them at zero
     assert np.all(iterate[off] == 0) and np.all(tuned.coef_.ravel()[off] == 0)
     assert np.any(iterate[~off] != start.ravel()[~off])  # it did train

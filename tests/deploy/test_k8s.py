@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
+from importlib.metadata import entry_points
 
 import jsonschema
 import pytest
@@ -14,11 +16,17 @@ from daskscale.deploy.k8s import (K8sSpec, crd_schema, make_kube_cluster, render
 from daskscale.errors import ClusterError
 
 
+# rendering is dask-kubernetes' make_cluster_spec: without the extra only the error is tested
+needs_dask_kubernetes = pytest.mark.skipif(importlib.util.find_spec("dask_kubernetes") is None,
+                                           reason="dask-kubernetes (extra daskscale[k8s]) is not installed")
+
+
 def _container(resource, role="worker"):
     part = resource["spec"][role]["spec"]
     return part["containers"][0]
 
 
+@needs_dask_kubernetes
 def test_daskcluster_validates_against_the_schema_subset():
     r = render_daskcluster(K8sSpec(name="fit-1", image="me/daskscale:0.1", n_workers=5, memory="3GiB", cpu=2,
                                    tls_secret="dask-tls"))
@@ -37,6 +45,7 @@ def test_daskcluster_validates_against_the_schema_subset():
     assert "daskscale.dashboard" in env["DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES"]
 
 
+@needs_dask_kubernetes
 def test_schema_subset_rejects_what_kubernetes_would():
     bad = render_daskcluster()
     bad["spec"]["worker"]["replicas"] = "two"
@@ -60,11 +69,13 @@ def test_daskcluster_validates_against_the_crd_shipped_with_dask_kubernetes():
         jsonschema.validate(bad, crd)
 
 
+@needs_dask_kubernetes
 def test_stock_image_does_not_get_the_daskscale_route():
     env = {e["name"] for e in _container(render_daskcluster())["env"]}
     assert "DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES" not in env
 
 
+@needs_dask_kubernetes
 def test_plain_manifest_wires_workers_to_the_scheduler_service():
     objs = render_manifest(K8sSpec(name="dk", n_workers=4, memory="2GiB", namespace="ml"))
     sched, svc, workers = objs
@@ -75,6 +86,26 @@ def test_plain_manifest_wires_workers_to_the_scheduler_service():
     assert c["args"][:3] == ["dask", "worker", "tcp://dk-scheduler:8786"]
     assert c["resources"]["limits"]["memory"] == "2Gi"
     assert list(yaml.safe_load_all(to_yaml(objs))) == objs
+
+
+@needs_dask_kubernetes
+def test_pods_start_with_commands_that_current_distributed_has():
+    """dask-kubernetes' template says ``dask-scheduler``, a script distributed 2026.6 removed."""
+    from distributed.cli import dask_scheduler, dask_worker
+
+    clis = {"scheduler": dask_scheduler.main, "worker": dask_worker.main}
+    assert set(clis) <= {e.name for e in entry_points(group="dask_cli")}
+    spec = K8sSpec(name="c", cpu=3, memory="1GiB")
+    sched, _, workers = render_manifest(spec)
+    plain = {role: d["spec"]["template"]["spec"]["containers"][0]["args"]
+             for role, d in (("scheduler", sched), ("worker", workers))}
+    for role, cli in clis.items():
+        for args in (_container(render_daskcluster(spec), role)["args"], plain[role]):
+            assert args[:2] == ["dask", role], args
+            params = cli.make_context(f"dask {role}", args[2:]).params  # parsed as distributed parses them
+            if role == "worker":
+                assert (params["nthreads"], params["memory_limit"]) == (3, str(2**30))
+    assert plain["worker"][2] == "tcp://c-scheduler:8786" and "$(HOSTNAME)" in plain["worker"]
 
 
 @pytest.mark.parametrize("bad", [{"memory": "lots"}, {"n_workers": -1}, {"nodes": 3}])
@@ -94,6 +125,7 @@ def test_missing_extra_is_a_clear_error(monkeypatch):
         daskscale.connect(k8s={"n_workers": 1}, quiet=True)
 
 
+@needs_dask_kubernetes
 def test_cli_k8s_prints_a_valid_resource():
     from daskscale.cli import cli
 

@@ -37,7 +37,12 @@ def test_tls_cluster_accepts_certified_clients_only(tmp_path):
                            dashboard_address=None, quiet=True) as conn:
         d = conn.describe()
         assert d["tls"] and d["scheduler"].startswith("tls://127.0.0.1:")
-        with daskscale.connect(d["scheduler"], security=conn.tls.directory, quiet=True) as other:
+        # one machine: distributed's temporary certificate, in memory only (no key file to leak)
+        sec = conn.cluster.security
+        assert conn.tls is None and sec.require_encryption
+        assert all(getattr(sec, f"tls_{r}_key").startswith("-----BEGIN PRIVATE KEY-----")
+                   for r in ("client", "scheduler", "worker"))
+        with daskscale.connect(d["scheduler"], security=sec, quiet=True) as other:
             assert other.submit(sum, [2, 3]).result(timeout=30) == 5
         with pytest.raises((OSError, TimeoutError)):
             Client(d["scheduler"].replace("tls://", "tcp://"), timeout="2s")
@@ -49,11 +54,14 @@ def test_tls_cluster_accepts_certified_clients_only(tmp_path):
 
 
 def test_cli_describe_over_tls(tmp_path):
+    """A certificate directory is what another process (or machine) joins an embedded cluster with."""
     from daskscale.cli import cli
 
-    with daskscale.connect(n_workers=1, threads_per_worker=1, memory_limit="600MiB", security=True,
+    files = generate_certificates(tmp_path / "tls")
+    with daskscale.connect(n_workers=1, threads_per_worker=1, memory_limit="600MiB", security=files.directory,
                            dashboard_address=None, quiet=True) as conn:
         addr = conn.describe()["scheduler"]
-        res = CliRunner().invoke(cli, ["cluster", "describe", addr, "--tls", str(conn.tls.directory), "--json"])
+        assert addr.startswith("tls://") and conn.tls.directory == files.directory
+        res = CliRunner().invoke(cli, ["cluster", "describe", addr, "--tls", str(files.directory), "--json"])
         assert res.exit_code == 0, res.output
         assert '"tls": true' in res.output and '"n_workers": 1' in res.output

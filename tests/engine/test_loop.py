@@ -113,3 +113,20 @@ def test_class_discovery_reads_the_target_only(tmp_path, client):
     assert reduce(str(path), [Labels()])["labels"].tolist() == [1, 4, 6]
     with pytest.raises(daskscale.errors.CorruptChunkError):
         daskscale.describe(str(path))
+
+
+def test_an_after_batch_hook_returning_true_ends_the_run_after_that_batch():
+    X = np.random.default_rng(3).normal(size=(400, 2))
+    src = Source.of(X, X[:, 0] * 2.0, chunk_rows=100)
+    calls = []
+
+    def budget(est):
+        calls.append(est.t_)
+        return len(calls) == 5
+
+    from daskscale.engine.loop import Hooks
+
+    est, state, hist = run(SGDRegressor(random_state=0), src.reader,
+                           TrainPlan(kind="regressor", train=[0, 1, 2, 3], epochs=4, batch_size=30, seed=0),
+                           hooks=Hooks(after_batch=budget))
+    assert len(calls) == 5 and state.stopped and state.epoch == 1 and est.t_ == calls[-1]

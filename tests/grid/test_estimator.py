@@ -68,6 +68,60 @@ def test_blocks_mode_streams_partial_fit_over_grid_blocks(grid):
     assert g.fit_mode_ == "blocks" and g.estimator_.t_ > g.n_rows_fit_  # every kept row was seen once
 
 
+def _scaled(grid):
+    return grid.assign(sst=grid.sst / 10, wind=grid.wind / 10, salinity=grid.salinity - 35)
+
+
+def _blockwise_fit(est, grid, order):
+    """The reference: ``est.partial_fit`` on the stacked row blocks in ``order``, by hand."""
+    from daskscale.grid import stack_to_data
+
+    d = stack_to_data(grid, sample_dims=DIMS, target="chlorophyll", mask="ocean")
+    for i in order:
+        est.partial_fit(d.X.blocks[i].compute(), d.y.blocks[i].compute())
+    return est, d.X.numblocks[0]
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_blocks_mode_runs_the_block_loop_in_its_seeded_order(grid, shuffle):
+    """fit_mode='blocks' is the engine's loop: blocks in order, or in the seeded order of epoch 0."""
+    from daskscale.engine.prefetch import epoch_units
+
+    ds = _scaled(grid).chunk({"time": 10, "lat": 6})                      # 12 grid blocks
+    est = SGDRegressor(random_state=0, eta0=0.001)
+    g = GridEstimator(est, sample_dims=DIMS, target="chlorophyll", mask="ocean", fit_mode="blocks",
+                      shuffle=shuffle, random_state=7).fit(ds)
+    n = 12
+    order = [u[0] for u in epoch_units(range(n), 0, seed=7)] if shuffle else list(range(n))
+    assert (order != list(range(n))) == shuffle
+    ref, n_blocks = _blockwise_fit(clone(est), ds, order)
+    assert n_blocks == n
+    np.testing.assert_array_equal(g.estimator_.coef_, ref.coef_)
+    np.testing.assert_array_equal(g.estimator_.intercept_, ref.intercept_)
+    again = clone(g).fit(ds)
+    np.testing.assert_array_equal(again.estimator_.coef_, g.estimator_.coef_)   # seeded: the same fit
+
+
+def test_blocks_mode_gives_every_class_on_the_first_call_and_names_the_block_of_an_error(grid):
+    from sklearn.linear_model import SGDClassifier
+
+    ds = _scaled(grid).chunk({"time": 15})
+    # the first grid block (days 0-14) has one label only; the others have both
+    high = xr.where(ds["time"].dt.day > 15, (ds["chlorophyll"] > float(np.nanmedian(ds["chlorophyll"].values))), 0)
+    high = high.astype(float).where(ds["ocean"])
+    clf = GridEstimator(SGDClassifier(random_state=0), sample_dims=DIMS, mask="ocean", fit_mode="blocks",
+                        shuffle=False).fit(ds.drop_vars("chlorophyll"), high)
+    assert clf.classes_.tolist() == [0.0, 1.0] and clf.estimator_.t_ > clf.n_rows_fit_
+    with pytest.raises(SchemaError, match=r"^block \d \(rows \d+-\d+\) has class label\(s\) \[1.0\] not among"):
+        clone(clf).set_params(shuffle=True, random_state=0).fit(ds.drop_vars("chlorophyll"), high, classes=[0.0])
+    bad = GridEstimator(SGDRegressor(penalty="l1", l1_ratio=2.0), sample_dims=DIMS, target="chlorophyll",
+                        mask="ocean", fit_mode="blocks", shuffle=False)
+    with pytest.raises(SchemaError, match=r"^block 0 \(rows 0-\d+\): .*l1_ratio"):
+        bad.fit(ds)
+    with pytest.raises(SchemaError, match="only classes="):
+        clone(bad).fit(ds, sample_weight=np.ones(3))
+
+
 def test_predict_proba_and_transform_come_back_on_the_grid(grid):
     high = (grid["chlorophyll"] > float(np.nanmedian(grid["chlorophyll"].values))).where(grid["ocean"])
     clf = GridEstimator(LogisticRegression(), sample_dims=DIMS, mask="ocean").fit(grid.drop_vars("chlorophyll"), high)

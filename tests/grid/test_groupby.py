@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import cloudpickle
 import numpy as np
-import pandas as pd
 import pytest
 
 from daskscale.errors import SchemaError

@@ -154,19 +154,24 @@ def test_mask_over_any_sample_dims_gives_the_documented_rows_and_unstacks(tmp_pa
 
 
 def test_a_fit_block_is_one_task_that_reads_masks_and_stacks(tmp_path, tiny):
-    """The source reads fuse into the block task: one task (and one transfer) per grid block."""
+    """The source reads fuse into the block task: reading row block i of X and y (what the block
+    loop's reader computes) runs one task on the grid's data, and no separate read per variable chunk."""
     import dask
+
+    from daskscale.engine.source import Source
 
     tiny.drop_vars("w").fillna(0.0).to_zarr(tmp_path / "g.zarr", zarr_format=3, consolidated=False)
     src = xr.open_zarr(tmp_path / "g.zarr", consolidated=False)
     d = stack_to_data(src, sample_dims=DIMS, target="b", mask="keep", features=["a"])
-    tasks = d.block_tasks()
-    assert len(tasks) == d.X.numblocks[0]
-    for i, task in enumerate(tasks):
-        (opt,) = dask.optimize(task)
-        chunk_tasks = [k for k in dict(opt.__dask_graph__()) if isinstance(k, tuple)]
-        assert len(chunk_tasks) == 1, chunk_tasks       # no separate read task per variable chunk
-        Xb, yb = task.compute()
+    reads = {src[v].data.name for v in ("a", "b", "keep")}
+    source = Source.of(d)
+    assert source.n_blocks == d.X.numblocks[0] == int(np.prod(d.layout.numblocks))
+    for i in range(source.n_blocks):
+        opt = dask.optimize(d.X.blocks[i], d.y.blocks[i])
+        keys = {k for o in opt for k in dict(o.__dask_graph__()) if isinstance(k, tuple)}
+        assert not {k[0] for k in keys} & reads, keys                       # no separate chunk read
+        assert len([k for k in keys if k[0].startswith("grid-rows-")]) == 1  # one task per grid block
+        Xb, yb = source.read(i)
         np.testing.assert_array_equal(Xb, d.X.blocks[i].compute())
         np.testing.assert_array_equal(yb, d.y.blocks[i].compute())
 

@@ -155,7 +155,8 @@ def _by_hand(est, X, y, row_chunks, n_workers, merge_every):
     ``merge_every`` units per replica, rows-weighted averages."""
     import copy
 
-    from daskscale.learn.parallel import piece, shard_units
+    from daskscale.engine.loop import piece
+    from daskscale.learn.parallel import shard_units
 
     starts = np.concatenate([[0], np.cumsum(row_chunks)])
     shards = shard_units(range(len(row_chunks)), n_workers)
@@ -178,9 +179,9 @@ def _by_hand(est, X, y, row_chunks, n_workers, merge_every):
 
 
 def _ahead_taken():
-    from daskscale.learn import parallel
+    from daskscale.engine.process import PROCESS
 
-    return parallel.ahead_taken[0]
+    return PROCESS.ahead_taken
 
 
 @pytest.mark.parametrize("persist", [False, True])
@@ -189,11 +190,13 @@ def test_odd_blocks_are_split_by_rows_and_the_fit_is_the_documented_algorithm(cl
     replica, so both replicas see the same rows; the model is exactly the in-process average."""
     from daskscale.datasets import make_classification
 
+    from daskscale.engine.loop import piece
     from daskscale.learn.parallel import shard_units
 
     store = make_classification(9_000, 6, chunk_rows=2_000, seed=4, store=tmp_path / "odd.zarr")
     X, y = _xy(store)
-    rows = [sum(ParameterAveraging._unit_rows([2000, 2000, 2000, 2000, 1000], u) for u in shard)
+    sizes = [2000, 2000, 2000, 2000, 1000]
+    rows = [sum(sizes[u] if isinstance(u, int) else -np.subtract(*piece(sizes[u[0]], u[1], u[2])) for u in shard)
             for shard in shard_units(range(5), 2)]
     assert rows == [4_500, 4_500]  # balanced by rows, not 3 blocks against 2
     sgd = SGDClassifier(alpha=1e-3, random_state=0)
@@ -223,3 +226,25 @@ def test_a_bad_block_is_named_not_taken_for_a_lost_worker(client, tmp_path):
     daskscale.ingest(X, store, y=y, chunk_rows=1_000)
     with pytest.raises(SchemaError, match=r"block 2 \(rows 2000-3000\) has NaN in 1 row\(s\), first at row 500"):
         ParameterAveraging(SGDClassifier(random_state=0), shuffle=False, persist=False, timeout=60).fit(store)
+
+
+def test_batch_size_is_rows_per_partial_fit_call_and_chunk_rows_rows_per_block(client):
+    """``batch_size`` means what it means everywhere (rows per ``partial_fit`` call, here 250);
+    ``chunk_rows`` cuts the blocks (1,000 rows: one round per block with one replica)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4_000, 3))
+    y = (X[:, 0] > 0).astype(int)
+
+    def by_hand(rows):
+        m = SGDClassifier(random_state=0)
+        for a in range(0, len(X), rows):
+            m.partial_fit(X[a:a + rows], y[a:a + rows], classes=[0, 1])
+        return m
+
+    kw = dict(n_replicas=1, shuffle=False, chunk_rows=1_000)
+    batched = ParameterAveraging(SGDClassifier(random_state=0), batch_size=250, **kw).fit(X, y)
+    whole = ParameterAveraging(SGDClassifier(random_state=0), **kw).fit(X, y)
+    assert batched.rounds_ == whole.rounds_ == 4 and batched.n_rows_seen_ == 4_000
+    np.testing.assert_allclose(batched.estimator_.coef_, by_hand(250).coef_, rtol=1e-10)
+    np.testing.assert_allclose(whole.estimator_.coef_, by_hand(1_000).coef_, rtol=1e-10)
+    assert not np.allclose(batched.estimator_.coef_, whole.estimator_.coef_)

@@ -51,3 +51,17 @@ def test_dask_ml_hyperband_fails_with_this_distributed(client):
     y = (X[:, 0] > 0.5).astype(int)
     with pytest.raises(RuntimeError, match="asynchronous Client"):
         HyperbandSearchCV(SGDClassifier(), {"alpha": [1e-4, 1e-3]}, max_iter=2).fit(X, y, classes=[0, 1])
+
+
+def test_chunk_rows_cuts_the_blocks_each_candidate_learns(client):
+    """``chunk_rows`` (not ``batch_size``, which is rows per ``partial_fit`` call elsewhere) cuts
+    1,000 rows into ten blocks: two held out, eight learned by every candidate in its rung."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1_000, 3))
+    y = (X[:, 0] > 0).astype(int)
+    s = SuccessiveHalvingSearch(SGDClassifier(random_state=0), {"alpha": [1e-4, 1e-3]}, n_candidates=2, min_blocks=8,
+                                max_blocks=8, chunk_rows=100, random_state=0).fit(X, y)
+    assert [(h["blocks_seen"], h["rows_seen"]) for h in s.history_] == [(8, 800), (8, 800)]
+    assert s.score(X, y) > 0.9

@@ -140,3 +140,34 @@ def test_river_model_checkpoints_as_json_and_resumes_exactly(tmp_path):
     back = OnlineLearner.load(tmp_path / "r.skops").run(lambda: iter(events), max_batch=1)
     assert back.n_rows_ == 600 and back.cumulative_accuracy == whole.cumulative_accuracy
     np.testing.assert_array_equal(back.predict(X), whole.predict(X))
+
+
+class _CallLog(__import__("sklearn.linear_model", fromlist=["SGDClassifier"]).SGDClassifier):
+    """SGDClassifier that keeps the ``classes`` each ``partial_fit`` call was given."""
+
+    def partial_fit(self, X, y, classes=None, **kw):
+        self.__dict__.setdefault("given_", []).append(None if classes is None else list(classes))
+        return super().partial_fit(X, y, classes=classes, **kw)
+
+
+def test_the_model_update_is_the_block_loops_step_classes_first_call_only_errors_named_by_the_batch():
+    from sklearn.naive_bayes import MultinomialNB
+
+    from daskscale.errors import SchemaError
+
+    _, y, events = _events(400)
+    for ev in events[:16]:
+        ev["y"] = 0                                          # the first batch has one label only
+    ol = OnlineLearner(_CallLog(random_state=0), classes=[0, 1], publish=False).run(events, max_batch=16)
+    assert ol.estimator_.given_[0] == [0, 1] and ol.estimator_.given_[1:] == [None] * 24
+    # drift resets the model: the new one gets the classes on its own first call
+    again = OnlineLearner(_CallLog(random_state=0), classes=[0, 1], drift_detector=DDM(min_rows=100), publish=False)
+    again.run(events + [dict(ev, y=1 - ev["y"]) for ev in events], max_batch=16)
+    given = again.estimator_.given_
+    assert again.events_ and len(given) < again.n_trained_                 # a new model since the drift
+    assert given[0] == [0, 1] and given[1:] == [None] * (len(given) - 1)
+    # an estimator's ValueError comes back as a SchemaError naming the batch (scaled rows are negative)
+    with pytest.raises(SchemaError, match=r"^events 0:16: Negative values in data passed to MultinomialNB"):
+        OnlineLearner(MultinomialNB(), publish=False).run(events, max_batch=16)
+    with pytest.raises(SchemaError, match=r"^events 0:50: Negative values in data passed to MultinomialNB"):
+        prequential(EventBatcher(max_batch=50).batches(events), MultinomialNB())

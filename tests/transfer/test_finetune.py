@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from daskscale.transfer import fine_tune, load_pretrained, score, train_from_scratch
-from daskscale.transfer import _blocks
+from daskscale.transfer import fine_tune, finetune, load_pretrained, score, train_from_scratch
 
 BUDGET = dict(epochs=20, min_steps=300, learning_rate=1e-3, batch_size=32)
 
@@ -78,12 +77,12 @@ def test_new_classes_get_a_fresh_output_layer_on_the_pretrained_hidden_layer():
 
 
 def test_streamed_blocks_train_exactly_like_cached_blocks(blur_stores, monkeypatch):
-    from daskscale.transfer.finetune import target_data
-
     train, _ = blur_stores
+    assert finetune.target_source(train, rows=300).kind == "memory"
     cached = fine_tune("digits_mlp", train, rows=300, max_steps=30, seed=1)
-    monkeypatch.setattr(_blocks, "CACHE_BYTES", 0)  # stream every block from the cluster, one ahead
-    assert _blocks.BlockSource(target_data(train, rows=300)).streamed
+    monkeypatch.setattr(finetune, "CACHE_BYTES", 0)  # stream every block from the cluster, one ahead
+    assert finetune.target_source(train, rows=300).kind == "dask"
+    assert finetune.target_source(train).kind == "store"  # all rows: read by zarr, block by block
     streamed = fine_tune("digits_mlp", train, rows=300, max_steps=30, seed=1)
     for a, b in zip(cached[-1].coefs_, streamed[-1].coefs_):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

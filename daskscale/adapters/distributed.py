@@ -1,4 +1,8 @@
-"""The one place daskscale reaches into ``distributed.dashboard`` (not a public API).
+"""The one place daskscale reaches into distributed's internals: the dashboard, the progress bar.
+
+- :func:`watch_tasks`: task progress of a future, from distributed's ``TextProgressBar``,
+  whose drawing methods ``_draw_bar(remaining=, all=)`` / ``_draw_stop`` are overridden (not a
+  public API; the ``progress`` plugin is the documented route, but it draws its own bar).
 
 distributed documents how to add HTTP routes to the scheduler (the
 ``distributed.scheduler.http.routes`` config), but not how to add a Bokeh page to its
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-__all__ = ["register", "serve_on", "in_navigation", "use_dashboard_template", "check"]
+__all__ = ["register", "serve_on", "in_navigation", "use_dashboard_template", "check", "watch_tasks"]
 
 DocFunction = Callable[[Any, dict, Any], None]
 
@@ -137,3 +141,17 @@ class _Probe:
     """Stands in for a scheduler in :func:`check` (``template_variables`` reads ``jupyter``)."""
 
     jupyter = False
+
+
+def watch_tasks(future: Any, on_progress: Callable[[int, int], None]) -> None:
+    """Call ``on_progress(done, total)`` as the tasks of ``future`` finish; return when it is done."""
+    from distributed.diagnostics.progressbar import TextProgressBar
+
+    class _Tasks(TextProgressBar):
+        def _draw_bar(self, remaining: int, all: int, **kw: Any) -> None:  # noqa: A002 - distributed's name
+            on_progress(all - remaining, all)
+
+        def _draw_stop(self, **kw: Any) -> None:
+            pass
+
+    _Tasks([future], complete=True)  # returns when the graph is done (or failed)
