@@ -180,6 +180,15 @@ class DefaultCluster:
     def track_averaging_accuracy(self, cluster):
         return self._accuracy(_averaging(self.train))
 
+    # extra row: merged after every block (the default before merge_every="auto")
+    @on(DEFAULT)
+    def time_averaging_merge_every_1(self, cluster):
+        _averaging(self.train, merge_every=1)
+
+    @on(DEFAULT)
+    def track_averaging_merge_every_1_accuracy(self, cluster):
+        return self._accuracy(_averaging(self.train, merge_every=1))
+
     # extra row: averaged SGD merged every 3 blocks
     @on(DEFAULT)
     def time_averaging_asgd_merge_every_3(self, cluster):

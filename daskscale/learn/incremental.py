@@ -360,11 +360,13 @@ def _train_on_worker(est: Any, reader: Any, plan: TrainPlan, state: TrainState, 
 
 
 def _follow(client: Any, fut: Any, run: str, bar: Any) -> tuple:
-    """Wait for the worker-side fit, moving the progress bar from its published metrics."""
+    """Wait for the worker-side fit, moving the progress bar from its published metrics (read
+    from the scheduler's event log only while a bar is shown: each read costs the scheduler,
+    which shares the machine with the training worker)."""
     seen = 0
     from distributed import wait
 
-    while not fut.done():
+    while not bar.disable and not fut.done():
         try:
             wait(fut, timeout=0.25)  # returns as soon as the fit ends: no polling latency
         except Exception:  # noqa: BLE001 - distributed raises a TimeoutError type of its own

@@ -8,12 +8,15 @@ The rules, in order (sizes from the store's metadata, memory from the scheduler)
    without ``partial_fit`` -> **in-memory** (fit on one worker);
 3. an estimator with an exact distributed solver (LogisticRegression, Ridge, LinearRegression,
    PoissonRegressor) -> **data-parallel exact**;
-4. an estimator with ``partial_fit`` and >= 2 workers -> **data-parallel** (parameter averaging);
-   with one worker -> **incremental**;
+4. an estimator with ``partial_fit`` -> **data-parallel** (parameter averaging) when the
+   estimate below says it beats **incremental** (the mini-batch loop on one worker), else
+   incremental: never a strategy slower than the one ``Incremental`` gives;
 5. otherwise, if it fits one worker, in-memory; if not, bagging on block subsamples (ensemble).
 
 The time estimate is measured: one block is fitted on a worker and timed, and the rows/s it
-gives is scaled by the rows, epochs and workers.
+gives is scaled by the rows and epochs; for parameter averaging by the speed-up over
+``Incremental`` and the fixed cost measured by ``benchmarks/bench_incremental.py``
+(``DefaultCluster``: :data:`PARALLEL_SPEEDUP_2`, :data:`PARALLEL_FIXED_SECONDS`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,14 @@ from daskscale.learn.prep import kind_of
 from daskscale.storage.convert import Data, as_data
 
 __all__ = ["plan", "Plan", "EXACT_ESTIMATORS"]
+
+#: parameter averaging (defaults) on 2 workers against Incremental (one worker), one epoch of
+#: SGDClassifier on 400k and 4M x 50 float32 rows in 100k-row blocks, the default cluster of a
+#: 2-core machine (1.907 -> 1.40 s and 0.259 -> 0.189 s, medians; ``t_avg = t_inc / S + F``)
+PARALLEL_SPEEDUP_2 = 1.36
+#: ``F`` of the same fit: seconds averaging costs beyond its share of the rows (rounds, merges);
+#: it came out at 0.00 +- 0.02 s, so small data is kept off it by the block count instead
+PARALLEL_FIXED_SECONDS = 0.0
 
 EXACT_ESTIMATORS = ("LogisticRegression", "Ridge", "LinearRegression", "PoissonRegressor")
 LINEAR = EXACT_ESTIMATORS + ("SGDClassifier", "SGDRegressor", "Perceptron", "PassiveAggressiveClassifier",
@@ -136,18 +147,13 @@ def plan(data: Any, estimator: Any, client: Any = None, *, epochs: int = 1, wide
         strategy = "data-parallel-exact"
         reasons.append(f"{name} has an exact distributed solver: loss and gradient are one blockwise "
                        f"map-reduce per L-BFGS step over {n_workers} worker(s), same answer as in memory")
-    elif incremental and n_workers >= 2:
-        strategy = "data-parallel"
-        reasons.append(f"{name} has partial_fit and there are {n_workers} workers: train one replica per "
-                       "worker on its shard of blocks and average the parameters")
     elif incremental:
-        strategy = "incremental"
-        reasons.append(f"{name} has partial_fit but there is one worker: stream the blocks through it")
-    elif fits_one:
-        strategy = "in-memory"
-        reasons.append("the data fits one worker: fit in memory")
+        strategy = "incremental"  # until the estimate below says parameter averaging is faster
     else:
-        strategy = "ensemble"
+        strategy = "in-memory" if fits_one else "ensemble"
+    if strategy == "in-memory" and len(reasons) == 2:
+        reasons.append("the data fits one worker: fit in memory")
+    elif strategy == "ensemble":
         reasons.append(f"{name} has no partial_fit and the data does not fit one worker: bag members on "
                        "block subsamples, one per worker")
     rate = 1e5
@@ -155,12 +161,41 @@ def plan(data: Any, estimator: Any, client: Any = None, *, epochs: int = 1, wide
         n0 = min(d.row_chunks[0], 50_000)
         task = dask.delayed(_measure, pure=False)(d.X[:n0], d.y[:n0], estimator)
         rate = float(client.compute(task).result(timeout=120))
+    if strategy == "incremental":
+        strategy = _incremental_or_average(name, d, n_workers, epochs, rate, reasons)
     # an L-BFGS step costs about one partial_fit pass; ~30 steps is typical
     passes = epochs if strategy in ("data-parallel", "incremental") else (30 if strategy.endswith("exact") else 1)
-    parallel = n_workers if strategy not in ("incremental", "in-memory") else 1
-    estimate = d.n_rows * passes / (rate * parallel)
+    if strategy == "data-parallel":
+        estimate = _averaging_seconds(d.n_rows * passes / rate, n_workers)
+    else:
+        parallel = n_workers if strategy not in ("incremental", "in-memory") else 1
+        estimate = d.n_rows * passes / (rate * parallel)
     facts = {"rows": d.n_rows, "features": d.n_features, "bytes in memory": _fmt(in_memory),
              "bytes on disk": _fmt(on_disk) if on_disk else "n/a", "workers": n_workers,
              "memory per worker": _fmt(worker_mem) if worker_mem else "unlimited", "estimator": name,
              "passes assumed": passes, "measured rows/s per worker": f"{rate:,.0f}"}
     return Plan(strategy, reasons, float(estimate), rate, facts)
+
+
+def _averaging_seconds(incremental_seconds: float, n_workers: int) -> float:
+    """Parameter averaging's time from Incremental's, scaled by the measured speed-up (the gain of
+    the second worker assumed for each further one) plus the measured fixed cost."""
+    speedup = 1.0 + (n_workers - 1) * (PARALLEL_SPEEDUP_2 - 1.0)
+    return incremental_seconds / max(speedup, 1e-9) + PARALLEL_FIXED_SECONDS
+
+
+def _incremental_or_average(name: str, d: Any, n_workers: int, epochs: int, rate: float,
+                            reasons: list[str]) -> str:
+    """``"data-parallel"`` when its estimate beats Incremental's, else ``"incremental"``, with the reason."""
+    alone = d.n_rows * epochs / rate
+    together = _averaging_seconds(alone, n_workers)
+    if n_workers >= 2 and d.X.numblocks[0] >= 2 * n_workers and together < alone:
+        reasons.append(f"{name} has partial_fit and there are {n_workers} workers: one replica per worker on its "
+                       f"shard of blocks, parameters averaged (estimated {together:,.3g} s against "
+                       f"{alone:,.3g} s streaming through one worker)")
+        return "data-parallel"
+    why = "there is one worker" if n_workers < 2 else (
+        f"averaging on {n_workers} workers would not be faster here (estimated {together:,.3g} s against "
+        f"{alone:,.3g} s: too few blocks or rows to repay its rounds)")
+    reasons.append(f"{name} has partial_fit: stream the blocks through one worker ({why})")
+    return "incremental"

@@ -26,8 +26,9 @@ def _xy(store):
 
 def test_average_uses_every_worker_and_matches_one_replica(client, small_store):
     X, y = _xy(small_store)
-    one = ParameterAveraging(SGDClassifier(random_state=0), epochs=2, n_replicas=1, random_state=0).fit(small_store)
-    two = ParameterAveraging(SGDClassifier(random_state=0), epochs=2, random_state=0).fit(small_store)
+    kw = dict(epochs=2, merge_every=1, random_state=0)
+    one = ParameterAveraging(SGDClassifier(random_state=0), n_replicas=1, **kw).fit(small_store)
+    two = ParameterAveraging(SGDClassifier(random_state=0), **kw).fit(small_store)
     assert two.n_replicas_ == 2 and one.n_replicas_ == 1
     assert two.n_rows_seen_ == one.n_rows_seen_ == 2 * 20_000
     assert two.rounds_ == one.rounds_ // 2  # two shards per round instead of one
@@ -37,8 +38,9 @@ def test_average_uses_every_worker_and_matches_one_replica(client, small_store):
 
 def test_mlp_replicas_are_averaged(client, small_store):
     X, y = _xy(small_store)
-    pa = ParameterAveraging(MLPClassifier((16,), random_state=0), epochs=4, random_state=0).fit(small_store)
-    one = ParameterAveraging(MLPClassifier((16,), random_state=0), epochs=2, n_replicas=1,
+    pa = ParameterAveraging(MLPClassifier((16,), random_state=0), epochs=4, merge_every=1,
+                            random_state=0).fit(small_store)
+    one = ParameterAveraging(MLPClassifier((16,), random_state=0), epochs=2, n_replicas=1, merge_every=1,
                              random_state=0).fit(small_store)
     assert [c.shape for c in pa.estimator_.coefs_] == [(10, 16), (16, 1)]
     assert pa.n_rows_seen_ == 80_000
@@ -103,7 +105,7 @@ def test_fit_survives_worker_loss(tmp_path):
         c = conn.client
         store = make_classification(20_000, 10, chunk_rows=2_500, seed=3, store=tmp_path / "ft.zarr")
         X, y = _xy(store)
-        kw = dict(epochs=2, random_state=0, timeout=60)
+        kw = dict(epochs=2, merge_every=1, random_state=0, timeout=60)
         # alpha=1e-2: on these unscaled features the default alpha swings by points with the block order alone
         sgd = SGDClassifier(alpha=1e-2, random_state=0)
         calm = ParameterAveraging(sgd, **kw).fit(store)
@@ -241,10 +243,28 @@ def test_batch_size_is_rows_per_partial_fit_call_and_chunk_rows_rows_per_block(c
             m.partial_fit(X[a:a + rows], y[a:a + rows], classes=[0, 1])
         return m
 
-    kw = dict(n_replicas=1, shuffle=False, chunk_rows=1_000)
+    kw = dict(n_replicas=1, merge_every=1, shuffle=False, chunk_rows=1_000)
     batched = ParameterAveraging(SGDClassifier(random_state=0), batch_size=250, **kw).fit(X, y)
     whole = ParameterAveraging(SGDClassifier(random_state=0), **kw).fit(X, y)
     assert batched.rounds_ == whole.rounds_ == 4 and batched.n_rows_seen_ == 4_000
     np.testing.assert_allclose(batched.estimator_.coef_, by_hand(250).coef_, rtol=1e-10)
     np.testing.assert_allclose(whole.estimator_.coef_, by_hand(1_000).coef_, rtol=1e-10)
     assert not np.allclose(batched.estimator_.coef_, whole.estimator_.coef_)
+
+
+def test_merge_every_auto_is_one_round_per_epoch_alone_and_sqrt_of_the_shard_together(client, tmp_path):
+    """One replica: no merge at all (one round per epoch, the mini-batch loop); several:
+    ceil(sqrt(blocks per replica)) blocks between merges; a bad value is named."""
+    from daskscale.datasets import make_classification
+    from daskscale.errors import SchemaError
+
+    store = make_classification(18_000, 5, chunk_rows=1_000, seed=5, store=tmp_path / "auto.zarr")
+    sgd = SGDClassifier(alpha=1e-2, random_state=0)  # unscaled features: a smaller alpha swings by points
+    one = ParameterAveraging(sgd, epochs=2, n_replicas=1, random_state=0).fit(store)
+    two = ParameterAveraging(sgd, epochs=2, random_state=0).fit(store)
+    every = ParameterAveraging(sgd, epochs=2, merge_every=1, random_state=0).fit(store)
+    assert one.rounds_ == 2 and one.n_rows_seen_ == 36_000
+    assert two.rounds_ == 2 * 3 and every.rounds_ == 2 * 9  # 9 blocks per replica: ceil(sqrt(9)) = 3
+    assert abs(two.score(*_xy(store)) - every.score(*_xy(store))) < 0.01
+    with pytest.raises(SchemaError, match="merge_every must be 'auto' or a number of blocks >= 1, not 0"):
+        ParameterAveraging(sgd, merge_every=0).fit(store)
