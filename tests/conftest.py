@@ -62,3 +62,16 @@ def _session_client_stays_the_default(request):
         warnings.warn(f"{request.node.nodeid} left a Dask client to {other.scheduler.address} as the default; "
                       "closed it", RuntimeWarning)
         other.close()
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def small_store(tmp_path, client):
+    """A 20,000 x 10 binary classification store in 4 chunks."""
+    from daskscale.datasets import make_classification
+
+    return make_classification(20_000, 10, chunk_rows=5_000, seed=0, store=tmp_path / "small.zarr")
