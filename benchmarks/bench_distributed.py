@@ -12,33 +12,16 @@ On a 2-core machine, 3 workers oversubscribe the cores: the figure shows what th
 
 from __future__ import annotations
 
-import atexit
 import time
 from typing import Any
 
-from benchmarks.common import CACHE, scaled
-
-_CLUSTERS: dict[tuple, Any] = {}
-
+from benchmarks.common import CACHE, connected, scaled
 
 def _client(n_workers: int, tls: bool) -> Any:
-    """A local cluster of single-threaded worker processes, one per (n_workers, tls) at a time."""
-    import daskscale
-
-    key = (n_workers, tls)
-    if key not in _CLUSTERS:
-        for other in list(_CLUSTERS):
-            _CLUSTERS.pop(other).close()
-        _CLUSTERS[key] = daskscale.connect(n_workers=n_workers, threads_per_worker=1, memory_limit="1GiB",
-                                           security=True if tls else None, dashboard_address=None, quiet=True)
-    return _CLUSTERS[key].client
-
-
-@atexit.register
-def _close() -> None:
-    for conn in _CLUSTERS.values():
-        conn.close()
-    _CLUSTERS.clear()
+    """A local cluster of single-threaded worker processes, one layout at a time (the shared cache
+    of :func:`benchmarks.common.connected`, which the benchmark smoke test closes after each module)."""
+    return connected(n_workers=n_workers, threads_per_worker=1, memory_limit="1GiB",
+                     security=True if tls else None, dashboard_address=None, quiet=True)
 
 
 def _store(name: str, n_rows: int, n_features: int, chunk_rows: int, seed: int) -> Any:

@@ -55,8 +55,20 @@ CHECKPOINT_FILE = "checkpoint.skops"
 LOSS_ROWS = 1000
 
 
+class _JSON:
+    """``as_dict`` / ``from_dict`` of a dataclass of plain values (unknown keys ignored on load)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Any:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
 @dataclass
-class TrainPlan:
+class TrainPlan(_JSON):
     """What a run of the loop does; JSON-serialisable (:meth:`as_dict` / :meth:`from_dict`).
 
     ``batch_size`` is rows per ``partial_fit`` call everywhere (``None``: one call per unit);
@@ -86,17 +98,9 @@ class TrainPlan:
     n_rows: int = 0
     features: list[str] | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainPlan":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
 
 @dataclass
-class TrainState:
+class TrainState(_JSON):
     """How far a run got; JSON-serialisable. ``fitted``: ``partial_fit`` was called already."""
 
     epoch: int = 0
@@ -110,14 +114,6 @@ class TrainState:
     epoch_losses: list[float] = field(default_factory=list)
     history: dict[str, Any] = field(default_factory=lambda: History().as_dict())
     fitted: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainState":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 @dataclass
