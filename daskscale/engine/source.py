@@ -197,10 +197,12 @@ class Source:
                 and own_blocks):
             return cls(data, ZarrReader(X, data.row_chunks, has_y=data.y is not None), "store")
         if isinstance(X, np.ndarray) or hasattr(X, "iloc") or isinstance(X, list):
-            # in memory: the arrays as_data wrapped, taken back here once (no cluster round trip)
+            # in memory: a NumPy array is read where it is; pandas and lists are converted once (by
+            # as_data), and taken back from its wrapper here (sync: no cluster round trip)
             import dask
 
-            Xa, ya = dask.compute(data.X, data.y, scheduler="sync")
+            Xa, ya = dask.compute(data.X if not isinstance(X, np.ndarray) else None, data.y, scheduler="sync")
+            Xa = X if isinstance(X, np.ndarray) else Xa
             return cls(data, ArrayReader(aligned(np.asarray(Xa)), None if ya is None else aligned(np.asarray(ya)),
                                          data.row_chunks), "memory")
         return cls(data, DaskReader(data.X, data.y), "dask")

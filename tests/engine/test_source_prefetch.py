@@ -271,3 +271,9 @@ def test_blocks_a_reader_receives_from_the_cluster_are_aligned(client):
         xb, yb = reader.read(i)
         assert xb.flags.aligned and yb.flags.aligned
         np.testing.assert_array_equal(xb, expected[i * 500:(i + 1) * 500])
+
+
+def test_a_numpy_array_is_read_where_it_is_not_copied():
+    X = np.arange(40.0).reshape(10, 4)
+    src = Source.of(X, np.arange(10) % 2, chunk_rows=4)
+    assert np.shares_memory(src.read(1)[0], X)  # a view of the caller's array: no second copy in memory
