@@ -136,7 +136,13 @@ def compute_with_progress(collection: Any, *, desc: str, unit: str = "task", dis
 
 
 def current_client() -> Any | None:
-    """The active :class:`distributed.Client`, or ``None``."""
+    """The active :class:`distributed.Client`, or ``None``.
+
+    No client can exist before ``distributed`` is imported, and importing it costs about 0.5 s:
+    a process that has not imported it (an online learner on its own) gets ``None`` at once.
+    """
+    if "distributed" not in sys.modules:
+        return None
     try:
         from distributed import get_client
 

@@ -52,3 +52,15 @@ def test_help_lists_the_verbs_without_loading_ml_libraries():
     for verb in ("ingest", "describe", "fit", "evaluate", "predict", "compress", "transfer", "demo"):
         assert f"  {verb} " in p.stdout
     assert json.loads(p.stdout.strip().splitlines()[-1]) == []
+
+
+def test_an_online_learner_without_a_cluster_does_not_import_distributed():
+    """Looking for a client to publish metrics to must not import distributed (0.5 s, paid by the
+    first stream of every process): no client can exist before it is imported."""
+    code = ("import numpy as np\nfrom daskscale.online import EventSource, OnlineLearner\n"
+            "rng = np.random.default_rng(0)\n"
+            "events = [dict(a=float(a), b=float(b), y=int(a > b)) for a, b in rng.normal(size=(300, 2))]\n"
+            "ol = OnlineLearner().run(EventSource(events, max_batch=32))\n"
+            "assert ol.summary()['rows'] == 300, ol.summary()")
+    loaded = _modules_after(code)
+    assert loaded["sklearn"] and not loaded["distributed"], loaded

@@ -104,7 +104,7 @@ class _GLM(BaseEstimator):
     def _strength(self) -> float:
         raise NotImplementedError
 
-    def _run(self, data: Data, classes: Any, checked: bool, arrays: tuple | None) -> dict[str, Any]:
+    def _run(self, data: Data, classes: Any, checked: bool, arrays: tuple | None, reader: Any) -> dict[str, Any]:
         """The fit where it belongs (one task / persisted / streamed), with a bar and metrics."""
         client = current_client()
         spec = Spec(self._kind, self._strength(), float(self.tol), int(self.max_iter), data.row_chunks,
@@ -128,12 +128,13 @@ class _GLM(BaseEstimator):
 
                 task = dask.delayed(fit_arrays, pure=False)(data.X, data.y, spec, run)
                 return _follow(client, client.compute(task), run, bar)
-            return fit_blocks(data, spec, persist=self.placement_ == "persisted", client=client, on_iter=on_iter)
+            return fit_blocks(data, spec, persist=self.placement_ == "persisted", client=client, on_iter=on_iter,
+                              reader=reader)
 
     def _fit(self, X: Any, y: Any) -> dict[str, Any]:
         t0 = time.perf_counter()
-        data, arrays, classes = self._accept(X, y)
-        out = self._run(data, classes, arrays is not None, arrays)
+        data, arrays, classes, reader = self._accept(X, y)
+        out = self._run(data, classes, arrays is not None, arrays, reader)
         self.n_features_in_ = data.n_features
         self.n_evaluations_ = out["n_evaluations"]
         self.converged_ = bool(out["converged"])
@@ -275,7 +276,7 @@ class ExactLinearRegression(SolverIO, RegressorMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any = None) -> "ExactLinearRegression":
         t0 = time.perf_counter()
-        data, _, _ = self._accept(X, y)
+        data, *_ = self._accept(X, y)
         ref = np.nan_to_num(np.asarray(data.X[:1].compute(), dtype=np.float64).ravel(), nan=0.0, posinf=0.0,
                             neginf=0.0)
         dtype = np.float32 if data.X.dtype == np.float32 else np.float64

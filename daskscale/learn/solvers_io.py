@@ -19,6 +19,7 @@ from sklearn.utils import column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
+from daskscale.engine.source import Source
 from daskscale.errors import NotFittedError, SchemaError
 from daskscale.learn.solvers_fit import Spec, raise_if_not_finite
 from daskscale.learn.solvers_kernels import Finite
@@ -62,12 +63,15 @@ def apply_linear(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray, how: st
 class SolverIO:
     """Input handling shared by the three solvers (a mixin placed before scikit-learn's)."""
 
-    def _accept(self, X: Any, y: Any) -> tuple[Data, tuple | None, Any]:
-        """``(data, (X, y) arrays when in memory, known classes)``; in-memory values checked here."""
+    def _accept(self, X: Any, y: Any) -> tuple[Data, tuple | None, Any, Any]:
+        """``(data, (X, y) arrays when in memory, known classes, reader)``; in-memory values checked
+        here. ``reader`` reads a store's blocks where they are (the engine's :class:`ZarrReader`,
+        3x zarr's own read of a blosc chunk), else None."""
         name = type(self).__name__
         if not in_memory(X):
-            data = as_data(X, y, require_y=True)
-            return data, None, (data.classes if is_classifier(self) else None)
+            src = Source.of(X, y, require_y=True)
+            return (src.data, None, (src.data.classes if is_classifier(self) else None),
+                    src.reader if src.kind == "store" else None)
         if y is None:
             raise SchemaError(f"{name} requires y to be passed, but the target y is None: no target given "
                               "(pass y=, or a store with a target)")
@@ -84,7 +88,7 @@ class SolverIO:
         if is_classifier(self):
             check_classification_targets(ya)
             classes = np.unique(ya)
-        return data, (Xa, ya), classes
+        return data, (Xa, ya), classes, None
 
     def _fitted(self) -> None:
         if not hasattr(self, "coef_"):

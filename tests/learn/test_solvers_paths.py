@@ -74,3 +74,34 @@ def test_progress_metrics_reach_the_scheduler(client, small_store, persist):
             and m.get("run") not in before and "iteration" in m]
     assert msgs and {"loss", "grad_max"} <= set(msgs[-1])
     assert max(m["iteration"] for m in msgs) <= est.n_iter_[0]
+
+
+def test_persisted_blocks_are_evaluated_by_one_task_per_worker_with_the_map_reduces_bits(client, small_store):
+    from daskscale.learn.solvers_fit import LocalBlocks, _laid_arrays, _reference
+    from daskscale.learn.solvers_kernels import LossGradient, encode_target
+    from daskscale.reduce import reduce
+    from daskscale.engine.source import Source
+    from daskscale.storage.convert import Data
+
+    src = Source.of(str(small_store))
+    ref = _reference(src.read(0)[0][:1])
+    Xl, y = _laid_arrays(src.data, ref, np.float32, src.reader)
+    yc = y.map_blocks(encode_target, np.array([0, 1]), dtype=np.int32)
+    Xl, yc = client.persist([Xl, yc])
+    local = LocalBlocks(client, Xl, yc)
+    workers = set(client.scheduler_info()["workers"])
+    # every block once, grouped by a worker that holds it: one task per worker and evaluation
+    assert sorted(i for blocks in local.groups.values() for i, _, _ in blocks) == list(range(src.n_blocks))
+    assert set(local.groups) <= workers and len(local.groups) <= len(workers)
+    rng = np.random.default_rng(3)
+    r = LossGradient("logistic", rng.normal(size=11), rng.normal(size=10), rng.uniform(0.5, 2, size=10))
+    loss, grad = local.reduce(r)
+    want_loss, want_grad = reduce(Data(Xl, yc), [r])["loss_grad"]
+    assert loss == want_loss  # same bits: the same per-block states merged in the same tree
+    np.testing.assert_array_equal(grad, want_grad)
+    # and the blocks are the store's rows laid out (minus the first row), the target its own
+    from daskscale.learn.solvers_kernels import layout_block
+
+    X1, y1 = src.read(1)
+    np.testing.assert_array_equal(np.asarray(Xl.blocks[1].compute()), layout_block(X1, ref))
+    np.testing.assert_array_equal(np.asarray(yc.blocks[1].compute()), encode_target(y1, np.array([0, 1])))

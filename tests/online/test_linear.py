@@ -107,3 +107,21 @@ def test_predict_then_learn_uses_only_the_rows_before_each_row():
     assert one.predict_then_learn(Xb[:1], Xb[:1], yb[:1])[0] == base.predict(Xb[:1])[0]
     base.partial_fit(Xb[:1], yb[:1])
     np.testing.assert_array_equal(one.coef_, base.coef_)
+
+
+def test_a_batch_larger_than_step_rows_is_predicted_piece_by_piece():
+    """A 640-row event is predicted as ten 64-row events would be (each piece after the pieces
+    before it are learned), not all at the weights before the event."""
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(840, 4))
+    y = (X @ [1.0, -2.0, 0.5, 0.0] + rng.normal(size=840) > 0).astype(int)
+    big = OnlineLogisticRegression(learning_rate=0.2).partial_fit(X[:200], y[:200], classes=[0, 1])
+    pieces = OnlineLogisticRegression(learning_rate=0.2).partial_fit(X[:200], y[:200], classes=[0, 1])
+    stale = OnlineLogisticRegression(learning_rate=0.2).partial_fit(X[:200], y[:200], classes=[0, 1])
+    got = big.predict_then_learn(X[200:], X[200:], y[200:])
+    want = np.concatenate([pieces.predict_then_learn(X[a:a + 64], X[a:a + 64], y[a:a + 64])
+                           for a in range(200, 840, 64)])
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(big.coef_, pieces.coef_, rtol=1e-12)
+    # the rows after the first piece are not all predicted at the event's first weights
+    assert (got[64:] != stale.predict(X[264:])).any()
