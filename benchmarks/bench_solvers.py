@@ -1,6 +1,7 @@
 """Exact solvers: daskscale's ExactLogisticRegression against what a user would pick instead.
 
-Per STYLE.md: ``daskscale.connect()``-style default cluster (2 workers, :func:`benchmarks.common.client`),
+Per STYLE.md: the default cluster (``daskscale.connect()`` with no arguments: one single-threaded
+worker per core, :func:`benchmarks.common.default_client`),
 every estimator with its defaults; daskscale fits the training store (a path, read by the
 workers), scikit-learn ``LogisticRegression()`` the same rows in memory (aligned), dask-ml's
 ``LogisticRegression`` the same rows as dask arrays on the same cluster. Params: rows (400k and
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import CACHE, SCALE, client, reset_worker_peaks, scaled, worker_peak_memory
+from benchmarks.common import CACHE, SCALE, client, default_client, reset_worker_peaks, scaled, worker_peak_memory
 
 N_FEATURES = 50
 CHUNK = 100_000
@@ -57,7 +58,7 @@ class ExactLogistic:
         from daskscale.storage.convert import aligned
 
         self.store, self.Xte, self.yte = _store(rows, conditioning)
-        self.client = client()
+        self.client = default_client()
         X, y = load_xy(self.store)
         # aligned: scikit-learn's L-BFGS runs ~8x slower on an unaligned array (a handicap the baseline must not carry)
         self.Xtr, self.ytr = aligned(np.asarray(X.compute())), aligned(np.asarray(y.compute()))
@@ -122,7 +123,7 @@ class ExactLogistic:
                 t = time.perf_counter()
                 self._daskscale()
                 times[n].append(time.perf_counter() - t)
-        self.client = client()
+        self.client = default_client()
         return float(np.median(times[1]) / np.median(times[2]))
 
     track_speedup_1_to_2_workers.unit = "x"
