@@ -46,6 +46,14 @@ class Features:
             return Xt
         return np.hstack([Xt, *(oh.transform(categories[:, j]) for j, oh in enumerate(self.onehot))])
 
+    def transform_learn(self, X: np.ndarray, categories: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """The batch through the steps as they are (to predict it), then the steps learn it, then
+        the batch through them again (to train on it): ``(before, after)``."""
+        if self.scaler is not None and not self.onehot:
+            return self.scaler.transform_learn(X)
+        before = self.transform(X, categories)
+        return before, self.partial_fit(X, categories).transform(X, categories)
+
     def partial_fit(self, X: np.ndarray, categories: Any = None) -> "Features":
         if self.scaler is not None:
             self.scaler.partial_fit(X)
@@ -137,8 +145,7 @@ def prequential(batches: Iterable[Any], model: Any, *, features: Features | None
             y_pred = None
             if step is not None and hasattr(model, "predict_then_learn"):
                 # each row predicted after the rows before it in the batch (first order), then learned
-                Xp = features.transform(b.X, cats)
-                y_pred = model.predict_then_learn(Xp, features.partial_fit(b.X, cats).transform(b.X, cats), y)
+                y_pred = model.predict_then_learn(*features.transform_learn(b.X, cats), y)
             else:
                 if step is not None:
                     Xp = features.transform(b.X, cats)

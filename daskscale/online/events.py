@@ -29,18 +29,21 @@ waiting on a silent stream closes at the next event) and push (:class:`EventStre
 thread-safe ``put(event)`` and a background consumer that also closes batches on time
 while the stream is silent).
 
-Cost per event: the dict path is one ``operator.itemgetter`` call, one list append and a
-clock read; rows become one array per micro-batch (``np.array`` of the row tuples, which
-measured faster than writing each row into a preallocated array: one C call per batch
-instead of one NumPy assignment per row).
+Cost per event: the dict path is one ``operator.itemgetter`` call, one list extend (the
+values go into one flat list) and a clock read; rows become one array per micro-batch
+(``struct.pack`` of the flat values as C doubles, one C call per batch: faster than
+``np.fromiter`` or ``np.array`` of row tuples, which works out their nesting first, and than
+writing each row into a preallocated array); the labels are a slice of the flat list.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import operator
 import queue
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -56,11 +59,12 @@ __all__ = ["MicroBatch", "EventBatcher", "EventSource", "EventStream", "DEFAULT_
 #: rows at most in a micro-batch of one-row events: the per-batch cost is shared by this many
 #: rows, and the default model predicts each row after the rows before it in the batch (to
 #: first order), so 32 rows cost no accuracy on the shipped streams (see the curve in
-#: ``daskscale.online.learner``); batches larger than its ``step_rows`` (64) are predicted
-#: at the weights before them
+#: ``daskscale.online.learner``); batches larger than its ``step_rows`` (64) go 64 rows at a
+#: time, each piece predicted after the ones before it are learned
 DEFAULT_MAX_BATCH = 32
 
 _KAFKA_KEYS = frozenset({"key", "value", "timestamp", "headers", "topic", "partition", "offset"})
+_chain = itertools.chain.from_iterable
 
 
 @dataclass
@@ -130,12 +134,11 @@ class EventBatcher:
         self.position = 0
         self._reset()
         self._getter: Callable[[Any], tuple] | None = None
+        self._width = 0
 
     # ------------------------------------------------------------------ the pending micro-batch
     def _reset(self) -> None:
-        self._rows: list[Any] = []
-        self._labels: list[Any] = []
-        self._cats: list[Any] = []
+        self._values: list[Any] = []  # the pending dict rows' values, row after row (``_width`` a row)
         self._blocks: list[tuple[np.ndarray, Any]] = []
         self._n = 0
         self._oldest = self._newest = 0.0
@@ -152,6 +155,7 @@ class EventBatcher:
         if not self.features:
             raise SchemaError(f"the first event {ev!r} has no feature fields (target {self.target!r})")
         names = [*self.features, *self.categorical] + ([self.target] if self.target is not None else [])
+        self._width = len(names)
         # one C call per event: the values in column order (a 1-tuple for a single name)
         getter = operator.itemgetter(*names)
         self._getter = getter if len(names) > 1 else (lambda e: (getter(e),))
@@ -185,9 +189,9 @@ class EventBatcher:
             if self._getter is None:
                 self._setup_dict(ev)
             try:
-                self._rows.append(self._getter(ev))
+                self._values.extend(self._getter(ev))
             except KeyError:
-                self._rows.append(self._dict_row(ev))
+                self._values.extend(self._dict_row(ev))
             self._n += 1
         elif isinstance(ev, Batch):
             self._add_block(np.asarray(ev.X), ev.y)
@@ -222,26 +226,37 @@ class EventBatcher:
 
     def _rows_to_block(self) -> None:
         """Turn the pending dict rows into one ``(X, y, categories)`` block."""
-        rows, self._rows = self._rows, []
-        if not rows:
+        values, self._values = self._values, []
+        if not values:
             return
-        p, k = len(self.features), len(self.categorical)
+        p, k, w = len(self.features), len(self.categorical), self._width
         y = cats = None
         if self.target is not None:
-            labels = list(map(operator.itemgetter(-1), rows))
+            labels = values[w - 1::w]  # the last value of each row
             y = None if labels.count(None) == len(labels) else np.asarray(labels)
         if k == 0 and (y is None or y.dtype.kind in "biuf"):
-            X = self._as_float(rows)  # labels are numbers too: one conversion, then a column slice
-            X = np.ascontiguousarray(X[:, :p]) if X.shape[1] > p else X
+            X = self._as_float(values, w, p)  # labels are numbers too: one conversion, then a column slice
         else:
-            X = self._as_float(list(map(operator.itemgetter(slice(0, p)), rows)))
+            rows = list(zip(*[iter(values)] * w))
+            X = self._as_float(list(_chain(map(operator.itemgetter(slice(0, p)), rows))), p, p)
             if k:
                 cats = np.array(list(map(operator.itemgetter(slice(p, p + k)), rows)), dtype=object)
         self._blocks.append((X, y, cats))
 
-    def _as_float(self, rows: list[tuple]) -> np.ndarray:
+    def _as_float(self, values: list[Any], width: int, keep: int) -> np.ndarray:
+        """Rows of ``width`` values, one after the other: their first ``keep`` columns, float64."""
         try:
-            return np.array(rows, dtype=np.float64).reshape(len(rows), -1)
+            # the values packed as C doubles in one C call (half the time of ``np.fromiter``, a
+            # third of ``np.array`` of row tuples); struct takes what ``float()`` takes, and what
+            # it refuses (None, text, ...) goes to ``np.array``, which converts or names the problem
+            packed = np.frombuffer(struct.pack(f"{len(values)}d", *values)).reshape(-1, width)
+        except Exception:  # noqa: BLE001 - see above
+            packed = self._as_float_array(values).reshape(-1, width)
+        return packed[:, :keep].copy()  # a new, writable, C-ordered array
+
+    def _as_float_array(self, values: list[Any]) -> np.ndarray:
+        try:
+            return np.array(values, dtype=np.float64)
         except (ValueError, TypeError) as exc:
             raise SchemaError(f"events {self.position}..{self.position + self._n - 1}: a feature of "
                               f"{self.features} is not a number ({exc}); list text fields in categorical=") from None
@@ -272,19 +287,21 @@ class EventBatcher:
         """
         clock, limit, latency = time.perf_counter, self.max_batch, self.max_latency
         # the pending rows' count and oldest arrival live in locals on the fast path (a plain dict
-        # row, what most event streams are): written back before any other method reads them
-        rows, n, oldest, getter, now = self._rows, self._n, self._oldest, self._getter, self._newest
+        # row, what most event streams are): written back before any other method reads them;
+        # the micro-batch closes once the clock passes ``deadline`` (its oldest event + latency)
+        values, n, oldest, getter, now = self._values, self._n, self._oldest, self._getter, self._newest
+        extend, deadline = values.extend, oldest + latency
         for ev in events:
             now = clock()
             if type(ev) is dict and getter is not None and not ("value" in ev and ev.keys() <= _KAFKA_KEYS):
                 if not n:
-                    oldest = now
+                    oldest, deadline = now, now + latency
                 try:
-                    rows.append(getter(ev))
+                    extend(getter(ev))
                 except KeyError:
-                    rows.append(self._dict_row(ev))
+                    extend(self._dict_row(ev))
                 n += 1
-                if n < limit and now - oldest < latency:
+                if n < limit and now < deadline:
                     continue
                 self._n, self._oldest, self._newest = n, oldest, now
             else:
@@ -292,10 +309,12 @@ class EventBatcher:
                 full = self.add(ev, now)
                 n, oldest, getter = self._n, self._oldest, self._getter
                 if not full and now - oldest < latency:
-                    rows = self._rows
+                    values, deadline = self._values, oldest + latency
+                    extend = values.extend
                     continue
             yield self.flush()
-            rows, n = self._rows, 0
+            values, n = self._values, 0
+            extend = values.extend
         self._n, self._oldest, self._newest = n, oldest, now
         last = self.flush()
         if last is not None:

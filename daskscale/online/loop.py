@@ -72,7 +72,8 @@ def run_source(learner: Any, source: Any, *, checkpoint: Any = None, checkpoint_
         for batch in src:
             learned = learner._take(batch.X, batch.y, batch.position, batch.where, batch.arrived,
                                     getattr(batch, "lag_rows", None), getattr(batch, "categories", None))
-            seen_skips = _source_skips(learner, src, seen_skips)
+            if len(src.skipped) > seen_skips:
+                seen_skips = _source_skips(learner, src, seen_skips)
             done += 1
             if checkpoint is not None and done % max(1, checkpoint_every) == 0:
                 learner.save(checkpoint)

@@ -41,6 +41,7 @@ __all__ = ["RunningMoments", "OnlineStandardScaler", "OnlineOneHot"]
 
 #: a spread below this many ulps of the mean is no spread (a constant column, up to rounding)
 _TINY = 10 * np.finfo(np.float64).eps
+_sum0 = np.add.reduce
 
 
 class RunningMoments:
@@ -74,14 +75,15 @@ class RunningMoments:
             self.m2 += d * (X[0] - self.mean)
         else:
             # Chan: the batch's own mean and M2, merged; a handful of NumPy calls (a micro-batch
-            # is learned in microseconds, so ``X.mean`` / ``einsum`` wrappers would dominate)
-            bmean = X.sum(axis=0)
+            # is learned in microseconds, so ``X.mean`` / ``einsum`` wrappers would dominate;
+            # ``np.add.reduce`` is what ``X.sum`` calls, without its Python layer)
+            bmean = _sum0(X, 0)
             bmean *= 1.0 / k
             c = X - bmean
             c *= c
             d = bmean
             d -= self.mean
-            self.m2 += c.sum(axis=0)
+            self.m2 += _sum0(c, 0)
             self.mean += d * (k / n)
             d *= d
             d *= self.n * k / n
@@ -157,9 +159,12 @@ class OnlineStandardScaler:
             if self.with_std:
                 std = m.m2 * (1.0 / m.n)
                 np.sqrt(std, out=std)
-                # no spread (or below the float64 resolution of the mean): only centred, as scikit-learn
-                ok = std > _TINY * np.abs(m.mean)
-                inv = np.divide(1.0, std, out=np.ones_like(std), where=ok)
+                # no spread (or below the float64 resolution of the mean): only centred, as
+                # scikit-learn; a scale of 1 there, then one division (no masked divide)
+                tiny = np.abs(m.mean)
+                tiny *= _TINY
+                inv = np.where(std > tiny, std, 1.0)
+                np.divide(1.0, inv, out=inv)
             else:
                 inv = np.ones(len(m.mean))
             self._cache = (mean, inv)  # partial_fit drops it before the moments change
@@ -187,6 +192,19 @@ class OnlineStandardScaler:
         out = self.transform(X)
         self.partial_fit(X)
         return out
+
+    def transform_learn(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``X`` transformed before it is learned (to predict it), then after (to train on it).
+
+        What ``partial_fit_transform(X)`` then ``transform(X)`` give, in one call: a prequential
+        learner does this for every micro-batch.
+        """
+        before = self.transform(X)
+        self.partial_fit(X)
+        mean, inv = self._centre_scale()
+        after = np.subtract(X, mean, dtype=np.float64)
+        after *= inv
+        return before, after
 
     def get_state(self) -> dict[str, Any]:
         """Arrays and numbers only (a checkpoint's content)."""

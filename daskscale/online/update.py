@@ -18,8 +18,10 @@ it does it on (made by ``_init_state``):
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import logging
+import math
 import time
 from typing import Any
 
@@ -38,14 +40,19 @@ __all__ = ["PrequentialUpdate"]
 
 log = logging.getLogger("daskscale.online")
 
+_sum, _max = np.add.reduce, np.maximum.reduce
+_UNSIGNED = {size: np.dtype(f"u{size}") for size in (1, 2, 4, 8)}
+
 
 class PrequentialUpdate:
     """Test-then-train of one batch, for :class:`~daskscale.online.OnlineLearner` (a mixin: the
     learner's parameters and ``_start`` come from there)."""
 
     def _init_state(self) -> None:
-        self.is_classifier_ = is_classifier(self.template_)
-        self.estimator_ = clone(self.template_)
+        # the default model, a new OnlineLogisticRegression at each read of template_: a classifier,
+        # used as it is (scikit-learn's clone and tags cost more than the first batches)
+        self.is_classifier_ = self.estimator is None or is_classifier(self.estimator)
+        self.estimator_ = self.template_ if self.estimator is None else clone(self.estimator)
         self.features_ = make_features(self.preprocess)
         scaler = None if self.features_ is None else self.features_.scaler
         # one set of running moments: the scaler's, else the learner's own (statistics=True)
@@ -80,7 +87,10 @@ class PrequentialUpdate:
             return f"X has dtype {X.dtype}: features must be numeric", X, y
         if self.n_features_in_ is not None and X.shape[1] != self.n_features_in_:
             return f"X has {X.shape[1]} features, the model was trained on {self.n_features_in_}", X, y
-        if not np.isfinite(X).all():
+        # a finite sum means every value is finite (NaN and inf propagate); else look at each value
+        with np.errstate(over="ignore", invalid="ignore"):  # an inf or an overflowing sum is looked at below
+            finite_sum = X.dtype.kind == "f" and math.isfinite(_sum(X, None))
+        if not finite_sum and not np.isfinite(X).all():
             return "X has NaN or infinite values", X, y
         if y is None:
             return "the batch has no labels", X, y
@@ -108,8 +118,14 @@ class PrequentialUpdate:
                                and int(c.max()) - int(c.min()) + 1 == c.size == np.unique(c).size)
                 self._label_range = (c, int(c.min()), int(c.max())) if consecutive else (c, None, None)
             _, lo, hi = self._label_range
+            if lo == 0 and y.dtype.isnative:
+                # classes 0..k-1, the most common: as unsigned, a negative label is above any k,
+                # so one maximum checks both bounds
+                u = y.view(_UNSIGNED[y.itemsize])
+                # a micro-batch's few labels: Python's max beats the call of a NumPy reduction
+                return (max(u.tolist()) if u.size <= 64 else int(_max(u, None))) <= hi
             if lo is not None:
-                # integer classes lo..hi (0..k-1 most often): two bounds, no sort or hash of y
+                # integer classes lo..hi: two bounds, no sort or hash of y
                 return lo <= int(y.min()) and int(y.max()) <= hi
         return bool(np.isin(y, c).all())
 
@@ -144,25 +160,31 @@ class PrequentialUpdate:
     def _learn(self, X: np.ndarray, y: np.ndarray, position: Any, where: str, arrived: float, categories: Any,
                lag_rows: int | None) -> bool:
         """Predict, score and learn a checked batch; True if a batch was learned (and recorded)."""
-        model = self.estimator_
+        if self._quiet is contextlib.nullcontext:  # the default model: no scikit-learn checks to turn off
+            return self._test_then_train(X, y, position, where, arrived, categories, lag_rows)
         with self._quiet():
-            if not self.label_delay and self.n_trained_ and hasattr(model, "predict_then_learn"):
-                # the model predicts each row after the rows before it in the batch (first order)
-                # and learns the batch in the same step: see OnlineLogisticRegression
-                f = self.features_
-                Xp = X if f is None else f.transform(X, categories)
-                Xt = self._learn_features(X, categories)
-                # labels the learner checked against classes_, which the model's classes_ equal when as many
-                known = self.classes_ is not None and model.classes_.size == self.classes_.size
-                y_pred = model.predict_then_learn(Xp, Xt, y, labels_known=known)
-                self._score_and_train(X, y, y_pred, position, where, arrived, categories, lag_rows, Xt)
-                return True
-            y_pred = self._predict(X, categories) if self.n_trained_ else None
-            self.pending_.append((X, y, y_pred, position, where, arrived, categories, lag_rows))
-            learned = False
-            while len(self.pending_) > self.label_delay:
-                self._score_and_train(*self.pending_.popleft())
-                learned = True
+            return self._test_then_train(X, y, position, where, arrived, categories, lag_rows)
+
+    def _test_then_train(self, X: np.ndarray, y: np.ndarray, position: Any, where: str, arrived: float,
+                         categories: Any, lag_rows: int | None) -> bool:
+        """:meth:`_learn` inside the model's context."""
+        model = self.estimator_
+        if not self.label_delay and self.n_trained_ and hasattr(model, "predict_then_learn"):
+            # the model predicts each row after the rows before it in the batch (first order)
+            # and learns the batch in the same step: see OnlineLogisticRegression
+            f = self.features_
+            Xp, Xt = (X, self._learn_features(X, categories)) if f is None else f.transform_learn(X, categories)
+            # labels the learner checked against classes_, which the model's classes_ equal when as many
+            known = self.classes_ is not None and model.classes_.size == self.classes_.size
+            y_pred = model.predict_then_learn(Xp, Xt, y, labels_known=known)
+            self._score_and_train(X, y, y_pred, position, where, arrived, categories, lag_rows, Xt)
+            return True
+        y_pred = self._predict(X, categories) if self.n_trained_ else None
+        self.pending_.append((X, y, y_pred, position, where, arrived, categories, lag_rows))
+        learned = False
+        while len(self.pending_) > self.label_delay:
+            self._score_and_train(*self.pending_.popleft())
+            learned = True
         return learned
 
 
@@ -222,8 +244,9 @@ class PrequentialUpdate:
             log.info("drift detected at %s (batch %d): %s", where, batch, self.reaction)
         if self.publish and (event == "drift" or now >= self._pub_next):
             pub = self._publisher()
+            # without a client the publisher never publishes (it looks for one once): no more look here
+            self._pub_next = now + pub.min_interval if pub.client is not None else math.inf
             if pub.client is not None:
-                self._pub_next = now + pub.min_interval
                 rec = self._record(row)
                 del rec["position"]
                 pub.publish(force=event == "drift", **rec)
@@ -248,15 +271,16 @@ class PrequentialUpdate:
         return rec
 
     def _window_add(self, n: int, loss: float) -> None:
-        w = self.window_
+        w, sums = self.window_, self._win
         if not w.maxlen:
             return
         if len(w) == w.maxlen:
-            self._win[0] -= w[0][0]
-            self._win[1] -= w[0][1]
+            gone_n, gone_loss = w[0]
+            sums[0] -= gone_n
+            sums[1] -= gone_loss
         w.append((n, loss))
-        self._win[0] += n
-        self._win[1] += loss
+        sums[0] += n
+        sums[1] += loss
 
     def _fit(self, model: Any, X: np.ndarray, y: np.ndarray, where: str = "a batch") -> None:
         # classes go with the model's first call only: a model that knows its classes has classes_
@@ -265,6 +289,10 @@ class PrequentialUpdate:
             X, y, where)
 
     def _train(self, X: np.ndarray, y: np.ndarray, event: str | None, where: str, learned: bool = False) -> None:
+        background = self.reaction == "background" and self.detector_ is not None
+        if learned and not background and (event != "drift" or self.reaction is None):
+            self.n_trained_ += 1  # the model learned the batch as it predicted it: nothing to do here
+            return
         fit = functools.partial(self._fit, where=where)
         if event == "drift" and self.reaction is not None:
             # the model is replaced (whether or not it learned the batch): the new one learns it
@@ -272,7 +300,7 @@ class PrequentialUpdate:
                                                       self.background_, self.recent_, X, y, fit, self.recent)
         elif not learned:
             fit(self.estimator_, X, y)
-        if self.reaction == "background" and self.detector_ is not None:
+        if background:
             self.background_ = follow_background(self.background_, self.template_, self.detector_, event,
                                                  self.n_batches_, self.window, X, y, fit)
         self.n_trained_ += 1

@@ -183,3 +183,61 @@ def test_kafka_like_namespace_with_dict_value():
     (m,) = EventBatcher().batches([SimpleNamespace(key=None, value={"x": 1.5, "y": 1}, timestamp=0)])
     np.testing.assert_array_equal(m.X, [[1.5]])
     np.testing.assert_array_equal(m.y, [1])
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("1.5", 1.5), (None, np.nan), (True, 1.0), (np.float32(0.1), float(np.float32(0.1))), (np.int64(3), 3.0),
+    (b"2", 2.0), (np.array(2.5), 2.5),
+])
+def test_values_convert_as_numpy_converts_them(value, expected):
+    # the batcher reads the values one by one (np.fromiter): what np.array made of them before
+    events = [{"a": 1.0, "b": 2.0, "y": 0}, {"a": value, "b": 4.0, "y": 1}]
+    (m,) = EventBatcher(max_batch=10).batches(events)
+    np.testing.assert_array_equal(m.X, [[1.0, 2.0], [expected, 4.0]])
+    assert m.X.dtype == np.float64 and m.X.flags.c_contiguous and m.X.shape == (2, 2)
+    np.testing.assert_array_equal(m.y, [0, 1])
+
+
+@pytest.mark.parametrize("value", [[1.0], 1 + 2j, "abc", {"x": 1}])
+def test_a_value_that_is_not_one_number_names_the_events(value):
+    events = [{"a": 1.0, "y": 0}, {"a": 2.0, "y": 1}, {"a": value, "y": 1}]
+    with pytest.raises(SchemaError, match=r"events 0\.\.2: a feature of \['a'\] is not a number"):
+        list(EventBatcher(max_batch=10).batches(events))
+
+
+def test_labels_of_every_kind_stay_apart_from_the_features():
+    # numbers: one conversion, then the label column is cut off; text or missing labels: features alone
+    for ys, dtype in (([0, 1, 2], np.int64), ([0.5, 1.5, 2.5], np.float64), ([True, False, True], np.bool_),
+                      (["no", "yes", "no"], np.str_), ([None, 1, 0], object)):
+        events = [{"a": float(i), "b": -float(i), "y": t} for i, t in enumerate(ys)]
+        (m,) = EventBatcher(max_batch=10).batches(events)
+        np.testing.assert_array_equal(m.X, [[0.0, -0.0], [1.0, -1.0], [2.0, -2.0]])
+        assert m.X.flags.c_contiguous and m.y.dtype.type is np.dtype(dtype).type and m.y.tolist() == ys
+    (m,) = EventBatcher(max_batch=10).batches([{"a": 1.0, "b": 2.0}, {"a": 3.0, "b": 4.0}])
+    assert m.y is None and m.X.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    (m,) = EventBatcher(target=None, max_batch=10).batches([{"a": 1.0, "b": 2.0}, {"a": 3.0, "b": 4.0}])
+    assert m.y is None and m.X.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+def test_categorical_fields_and_text_labels_with_several_features():
+    events = [{"x": 1.0, "z": -1.0, "city": "Oslo", "kind": 3, "y": "a"},
+              {"x": 2.0, "city": "Lima", "kind": 4, "z": -2.0, "y": "b"},
+              {"x": 3.0, "city": "Rome", "y": "a"}]  # z and kind missing: NaN and None
+    (m,) = EventBatcher(categorical=["city", "kind"], max_batch=10).batches(events)
+    np.testing.assert_array_equal(m.X, [[1.0, -1.0], [2.0, -2.0], [3.0, np.nan]])
+    assert m.categories.tolist() == [["Oslo", 3], ["Lima", 4], ["Rome", None]]
+    assert m.y.tolist() == ["a", "b", "a"]
+
+
+def test_the_latency_limit_closes_a_batch_of_dict_events_at_its_deadline():
+    def stream():  # events 2 and 5 come 0.3 s after the ones before them, the others at once
+        for i in range(7):
+            if i in (2, 5):
+                time.sleep(0.3)
+            yield {"x": float(i), "y": i % 2}
+
+    out = list(EventBatcher(max_batch=100, max_latency=0.1).batches(stream()))
+    # the first event past a batch's deadline (oldest + 0.1 s) is the batch's last
+    assert [m.X[:, 0].tolist() for m in out] == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0]]
+    assert [m.position for m in out] == [3, 6, 7]
+    assert all(m.newest - m.arrived >= 0.1 for m in out[:2])

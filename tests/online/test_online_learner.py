@@ -231,3 +231,34 @@ def test_linear_predict_fast_path_is_taken_and_equals_predict(dtype, n_classes):
         assert fast is not None, type(est).__name__
         np.testing.assert_array_equal(fast, est.predict(X))
     assert linear_predict(GaussianNB().fit(X, y), X) is None
+
+
+@pytest.mark.parametrize("dtype", ["<i8", ">i8", "<i4", ">i2", "i1", "u1", "<u4"])
+def test_labels_of_classes_0_to_k_are_checked_in_any_integer_type_and_byte_order(dtype):
+    X = np.zeros((4, 2))
+    ol = OnlineLearner(SGD, preprocess=None, classes=[0, 1, 2], publish=False)
+    assert ol.learn_batch(X, np.array([0, 1, 2, 1], dtype=dtype)) is not None
+    assert ol.learn_batch(X, np.array([2, 2, 0, 0], dtype=dtype)) is not None
+    bad = [0, 3, 1, 1] if np.dtype(dtype).kind == "u" else [0, -1, 1, 3]
+    assert ol.learn_batch(X, np.array(bad, dtype=dtype)) is None
+    unseen = [3] if np.dtype(dtype).kind == "u" else [-1, 3]
+    assert ol.n_skipped_ == 1 and f"labels {unseen}" in ol.skipped_[0]["reason"]
+    assert ol.n_batches_ == 2
+
+
+def test_nan_or_infinite_values_are_found_whatever_the_sum_of_the_batch():
+    ol = OnlineLearner(preprocess=None, classes=[0, 1], publish=False)
+    y = np.array([0, 1, 0])
+    big = np.full((3, 2), 4e307)  # finite values whose sum (2.4e308) overflows: learned, not skipped
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(big.sum())
+    with np.errstate(over="ignore", invalid="ignore"):  # its running moments overflow (squares of 4e307)
+        assert ol.learn_batch(big, y) is not None
+    for bad in ([np.inf, -np.inf], [np.nan, 1.0], [np.inf, 0.0]):
+        X = np.zeros((3, 2))
+        X[1] = bad
+        assert ol.learn_batch(X, y) is None
+    assert ol.n_skipped_ == 3 and all("NaN or infinite" in s["reason"] for s in ol.skipped_)
+    assert ol.n_batches_ == 1
+    f32 = OnlineLearner(preprocess=None, classes=[0, 1], publish=False)
+    assert f32.learn_batch(np.ones((3, 2), dtype=np.float32), y) is not None and f32.n_batches_ == 1

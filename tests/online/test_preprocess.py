@@ -84,3 +84,40 @@ def test_one_hot_prequential_order_and_json_state():
     np.testing.assert_array_equal(back.transform(["y", 5, "q"]).argmax(axis=1), [1, 2, 3])
     with pytest.raises(SchemaError, match="max_categories"):
         OnlineOneHot(max_categories=-1)
+
+
+@pytest.mark.parametrize("params", [{}, {"with_std": False}, {"with_mean": False}])
+def test_transform_learn_is_transform_then_partial_fit_then_transform_to_the_bit(params):
+    X = np.c_[_data(), np.full(400, 2.5)]  # and a column without spread
+    one, two = OnlineStandardScaler(**params), OnlineStandardScaler(**params)
+    for a, b in [(0, 1), (1, 33), (33, 40), (40, 104), (104, 400)]:
+        before, after = one.transform_learn(X[a:b])
+        ref_before = two.transform(X[a:b])
+        ref_after = two.partial_fit(X[a:b]).transform(X[a:b])
+        assert before.tobytes() == ref_before.tobytes() and after.tobytes() == ref_after.tobytes()
+    assert one.mean_.tobytes() == two.mean_.tobytes() and one.scale_.tobytes() == two.scale_.tobytes()
+    np.testing.assert_array_equal(after[:, -1], 0.0 if params.get("with_mean", True) else 2.5)
+
+
+def test_features_transform_learn_with_one_hot_steps_matches_the_separate_calls():
+    from daskscale.online.evaluate import Features
+
+    rng = np.random.default_rng(3)
+    X, cats = _data(60), rng.choice(np.array(["a", "b", "c", "d"], dtype=object), size=(60, 1))
+    one = Features(onehot=[OnlineOneHot(max_categories=2, n_buckets=1)])
+    two = Features(onehot=[OnlineOneHot(max_categories=2, n_buckets=1)])
+    for a in range(0, 60, 20):
+        before, after = one.transform_learn(X[a:a + 20], cats[a:a + 20])
+        ref_before = two.transform(X[a:a + 20], cats[a:a + 20])
+        ref_after = two.partial_fit(X[a:a + 20], cats[a:a + 20]).transform(X[a:a + 20], cats[a:a + 20])
+        assert before.tobytes() == ref_before.tobytes() and after.tobytes() == ref_after.tobytes()
+    assert before.shape == (20, 4 + 3) and one.onehot[0].categories_ == two.onehot[0].categories_
+
+
+def test_a_column_without_spread_after_many_batches_keeps_scale_one():
+    X = np.c_[np.full(96, 1e6), np.arange(96.0)]
+    s = OnlineStandardScaler()
+    for a in range(0, 96, 32):
+        s.partial_fit(X[a:a + 32])
+    assert s.scale_.tolist()[0] == 1.0 and s.scale_[1] == pytest.approx(np.arange(96.0).std(), rel=1e-12)
+    np.testing.assert_array_equal(s.transform(X[:3])[:, 0], 0.0)
