@@ -197,7 +197,7 @@ def _fold_tree(merge: Callable[[Any, Any], Any], states: list[Any], split_every:
 class LocalBlocks:
     """Persisted row blocks grouped by the worker that holds them.
 
-    :meth:`states` runs one task per worker over that worker's blocks (its ``X`` blocks are
+    :meth:`reduce` runs one task per worker over that worker's blocks (its ``X`` blocks are
     local; a ``y`` block persisted elsewhere is a few hundred kB to fetch) and returns every
     block's state in row order, merged here like the map-reduce would (same bits wherever
     a block is). A block whose worker left is recomputed by Dask where the task runs.
