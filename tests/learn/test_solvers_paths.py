@@ -95,7 +95,12 @@ def test_persisted_blocks_are_evaluated_by_one_task_per_worker_with_the_map_redu
     assert set(local.groups) <= workers and len(local.groups) <= len(workers)
     rng = np.random.default_rng(3)
     r = LossGradient("logistic", rng.normal(size=11), rng.normal(size=10), rng.uniform(0.5, 2, size=10))
-    loss, grad = local.reduce(r)
+    from distributed import get_task_stream
+
+    with get_task_stream(client) as ts:
+        loss, grad = local.reduce(r)
+    # one task per worker that holds blocks, not one per block
+    assert len(ts.data) == len(local.groups) < src.n_blocks
     want_loss, want_grad = reduce(Data(Xl, yc), [r])["loss_grad"]
     assert loss == want_loss  # same bits: the same per-block states merged in the same tree
     np.testing.assert_array_equal(grad, want_grad)
