@@ -217,11 +217,9 @@ class Connection:
     and is a context manager.
     """
 
-    def __init__(self, client: Client, cluster: Any | None = None, spill_dir: str | None = None,
-                 tls: Any | None = None):
+    def __init__(self, client: Client, cluster: Any | None = None, tls: Any | None = None):
         self.client = client
         self.cluster = cluster
-        self._spill_dir = spill_dir
         #: :class:`daskscale.deploy.tls.TLSFiles` when this connection loaded certificates from a directory
         self.tls = tls
         #: what of a cluster started here is reachable from other machines (see check_exposure)
@@ -416,7 +414,7 @@ def connect(
         cluster.close()
         raise ClusterError(f"the local Dask cluster started but not all of its {n} workers registered within "
                            f"60 s: {exc}") from exc
-    conn = Connection(client, cluster, spill, tls=tls_files)
+    conn = Connection(client, cluster, tls=tls_files)
     conn.exposed = exposed
     return _announce(conn, quiet)
 

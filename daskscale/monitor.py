@@ -183,20 +183,16 @@ class MetricsPublisher:
             return False
         return True
 
-
     def event(self, kind: str, **info: Any) -> bool:
         """Publish a discrete event (never throttled), e.g. ``event("drift", row=120_000)``."""
         return self.publish(force=True, event=kind, **info)
 
 
 def _plain(v: Any) -> Any:
-    try:
-        import numpy as np
+    import numpy as np
 
-        if isinstance(v, np.generic):
-            return v.item()
-    except ImportError:
-        pass
+    if isinstance(v, np.generic):
+        return v.item()
     return v
 
 

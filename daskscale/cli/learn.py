@@ -90,10 +90,8 @@ def fit(store: str, model_name: str, params: tuple[str, ...], strategy: str, opt
             click.echo(f"trained {model_name} for {len(hist)} epoch(s): validation score {last.get('score')}, "
                        f"{model.rows_per_s_ or 0:,.0f} rows/s")
         else:
-            try:
-                from daskscale.learn.strategies import make_trainer
-            except ImportError as exc:
-                raise click.ClickException(f"strategy {strategy!r} is not available in this install ({exc})")
+            from daskscale.learn.strategies import make_trainer
+
             try:
                 model = make_trainer(strategy, est, epochs=epochs, batch_size=batch_size, random_state=seed,
                                      **_params(options, "--option"))

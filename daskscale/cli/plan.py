@@ -21,10 +21,8 @@ def plan(store: str, model_name: str, epochs: int, as_json: bool, scheduler: str
     """Choose in-memory, incremental, data-parallel or model-parallel training for STORE, and say why."""
     from daskscale.learn.planner import plan as _plan
 
-    try:
-        from daskscale.learn.estimators import make_estimator
-    except ImportError as exc:  # the estimator catalogue lives in another module of the package
-        raise click.ClickException(f"estimator names are not available in this install ({exc})")
+    from daskscale.learn.estimators import make_estimator
+
     est = make_estimator(model_name)
     with open_cluster(scheduler, workers, memory_limit, quiet=True) as conn:
         result = _plan(store, est, conn.client, epochs=epochs)

@@ -9,38 +9,18 @@ from typing import Any
 import click
 
 from daskscale.cli.options import cluster_options, open_cluster
-from daskscale.errors import InputTypeError
 
 CHECKPOINT_FILE = "learner.skops"
 
 #: models of counts or binary indicators: scaled (negative) features are not theirs to learn
 COUNT_MODELS = frozenset({"multinomial-nb", "bernoulli-nb"})
 
-# used only if daskscale.learn.estimators is unavailable
-_FALLBACK = {
-    "sgd-classifier": ("sklearn.linear_model", "SGDClassifier", {"loss": "log_loss"}),
-    "perceptron": ("sklearn.linear_model", "Perceptron", {}),
-    "multinomial-nb": ("sklearn.naive_bayes", "MultinomialNB", {}),
-}
-
 
 def build_estimator(name: str, seed: int = 0) -> Any:
-    """The estimator called ``name`` (``daskscale.learn.estimators`` names, or a small fallback)."""
-    try:
-        from daskscale.learn.estimators import make_estimator
-    except ImportError:
-        make_estimator = None
-    if make_estimator is not None:
-        return make_estimator(name, random_state=seed)
-    if name not in _FALLBACK:
-        raise InputTypeError(f"unknown model {name!r}; choose one of {', '.join(_FALLBACK)}")
-    import importlib
+    """The estimator called ``name`` (``daskscale.learn.estimators`` names)."""
+    from daskscale.learn.estimators import make_estimator
 
-    module, cls, kw = _FALLBACK[name]
-    est = getattr(importlib.import_module(module), cls)(**kw)
-    if "random_state" in est.get_params():
-        est.set_params(random_state=seed)
-    return est
+    return make_estimator(name, random_state=seed)
 
 
 def preprocess_for(model: str, preprocess: str | None) -> str | None:

@@ -35,11 +35,8 @@ SUPPORTED = ("linear models with coef_ (SGDClassifier, LogisticRegression, Linea
 def check_supported(model: Any) -> str:
     """``"mlp"`` or ``"linear"``; raise for anything else or for an unfitted model."""
     from sklearn.base import is_classifier, is_regressor
-    from sklearn.pipeline import Pipeline
 
-    if isinstance(model, Pipeline):
-        model = model.steps[-1][1]
-
+    model = _final(model)
     kind = "mlp" if is_mlp(model) or "MLP" in type(model).__name__ else None
     if kind is None and (is_classifier(model) or is_regressor(model)) and is_linear_model(model):
         kind = "linear"

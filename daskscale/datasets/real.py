@@ -1,4 +1,4 @@
-"""Small real datasets shipped with the project (``datasets/`` at the repository top)."""
+"""Small real datasets shipped inside the package (``daskscale/datasets/data/``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from daskscale.errors import SchemaError
 
 __all__ = ["REAL_DATASETS", "STREAMS", "real_dataset_path", "datasets_dir", "load_stream"]
 
-#: name -> (file in datasets/, target column, what it is)
+#: name -> (file in daskscale/datasets/data/, target column, what it is)
 REAL_DATASETS: dict[str, tuple[str, str, str]] = {
     "breast_cancer": ("breast_cancer.csv", "target", "Wisconsin diagnostic breast cancer, 569 x 30, binary"),
     "digits": ("digits.csv", "target", "8x8 handwritten digits, 1797 x 64, 10 classes"),
@@ -27,8 +27,12 @@ STREAMS: tuple[str, ...] = ("weather_rain", "phishing", "shuttle", "sp500_direct
 
 
 def datasets_dir() -> Path:
-    """The repository's ``datasets/`` folder (the package is installed editable from it)."""
-    return Path(__file__).resolve().parents[2] / "datasets"
+    """The folder of the shipped data files, ``daskscale/datasets/data/`` inside the package.
+
+    It is package data (``[tool.setuptools.package-data]``), so a wheel install has it too, not
+    only an editable install from the repository.
+    """
+    return Path(__file__).resolve().parent / "data"
 
 
 def real_dataset_path(name: str) -> tuple[Path, str]:
@@ -45,7 +49,10 @@ def real_dataset_path(name: str) -> tuple[Path, str]:
     file, target, _ = REAL_DATASETS[name]
     path = datasets_dir() / file
     if not path.exists():
-        raise SchemaError(f"{path} is missing: the datasets/ folder of the repository is not beside the package")
+        raise SchemaError(
+            f"{path} is missing: daskscale was built without its data files (daskscale/datasets/data/, "
+            "package data in pyproject.toml); reinstall it from a complete checkout"
+        )
     return path, target
 
 

@@ -38,7 +38,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from daskscale.errors import SchemaError
 from daskscale.learn.solvers_io import SolverIO
-from daskscale.learn.solvers_fit import Spec, fit_arrays, fit_blocks, raise_if_not_finite
+from daskscale.learn.solvers_fit import Spec, fit_arrays, fit_blocks, fit_read, raise_if_not_finite
 from daskscale.learn.solvers_kernels import Finite, Gram, LossGradient, layout_block
 from daskscale.monitor import MetricsPublisher, current_client, progress
 from daskscale.reduce import reduce
@@ -100,7 +100,10 @@ def _follow(client: Any, fut: Any, run: str, bar: Any) -> dict[str, Any]:
                 bar.update(m["iteration"] - bar.n)
                 bar.set_postfix({"loss": f"{m['loss']:.6g}", "grad": f"{m['grad_max']:.1e}"}, refresh=False)
         seen = len(msgs)
-    return fut.result()
+    try:
+        return fut.result()
+    finally:
+        fut.release()  # the result lives in the model now, not on a worker
 
 
 class _GLM(BaseEstimator):
@@ -126,9 +129,13 @@ class _GLM(BaseEstimator):
                 pub.publish(iteration=it, loss=f, grad_max=g)
 
             if self.placement_ == "one-task" and client is None:
+                if arrays is None and reader is not None:
+                    return fit_read(reader, spec, on_iter=on_iter)
                 X, y = arrays if arrays is not None else (data.X.compute(), data.y.compute())
                 return fit_arrays(X, y, spec, on_iter=on_iter)
             if self.placement_ == "one-task":
+                if reader is not None:  # the worker reads the store itself: no task per chunk, no copy
+                    return _follow(client, client.submit(fit_read, reader, spec, run, pure=False), run, bar)
                 import dask
 
                 task = dask.delayed(fit_arrays, pure=False)(data.X, data.y, spec, run)

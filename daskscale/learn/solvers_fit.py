@@ -1,26 +1,22 @@
-"""Where an exact GLM fit runs: in one task where the data is, or one map-reduce per evaluation.
+"""Where an exact GLM fit runs: in one task where the data is, or one pass over the blocks per evaluation.
 
-- :func:`fit_arrays` (small data): the whole fit (check, statistics, every L-BFGS
-  evaluation) over one in-memory array, in the calling process when no client is active, or
-  as ONE task on a worker: no scheduler round trip per evaluation.
-- :func:`fit_blocks` (large data): the blocks laid out once (:func:`layout_block`) and,
-  when they fit, persisted on the workers; then, per evaluation, ONE task per worker over the
-  blocks it holds (:class:`LocalBlocks`; a map-reduce of a task per block cost 0.25 s of
-  scheduling per evaluation at 40 blocks, more than the products: 4M x 50 rows, 0.46 s an
-  evaluation before, measured on this 2-core machine). Out of core (``persist=False``) every
-  evaluation is one :func:`daskscale.reduce.reduce` of :class:`LossGradient` that streams the
-  store: its cost is one read and decode of the store plus two matrix-vector products per block.
+- :func:`fit_arrays` / :func:`fit_read` (small data): the whole fit (check, statistics, every
+  L-BFGS evaluation) over one in-memory array, in the calling process when no client is
+  active, or as ONE task on a worker (a store read there by the engine's reader): no
+  scheduler round trip per evaluation.
+- :func:`fit_blocks` (large data): every block read, laid out (:func:`layout_block`) and
+  checked in one task, and, when the blocks fit, held on the workers; then, per evaluation,
+  ONE task per worker over the blocks it holds (:class:`WorkerBlocks`). Out of core
+  (``persist=False``) every evaluation reads the store again, a task per block: its cost is
+  one read and decode of the store plus the products.
 
 Both start with the same first pass: :class:`Finite` (NaN / inf, named by block and row) and
-a sampled :class:`Gram` (the standardisation over blocks, and the correlations the
-preconditioner uses), fused, so the data is read once before the L-BFGS evaluations; in one
-task :class:`~daskscale.reduce.Moments` gives the standardisation (:func:`_first_reducers`).
+a sampled :class:`Gram` (the standardisation, and the correlations the preconditioner
+uses: :func:`_first_reducers`).
 """
 
 from __future__ import annotations
 
-import functools
-import operator
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -28,16 +24,20 @@ import numpy as np
 
 from daskscale.errors import SchemaError
 from daskscale.learn.prep import Labels
-from daskscale.learn.solvers_kernels import Finite, Gram, LossGradient, encode_target, layout_block, where_row
+from daskscale.learn.solvers_kernels import (Finite, Gram, LossGradient, aligned64, encode_target, laid_dtype,
+                                             layout_block, where_row)
 from daskscale.learn.solvers_optim import OptimResult, Problem, optimise
-from daskscale.reduce import Moments, reduce, update
-from daskscale.reduce.base import map_all
+from daskscale.reduce import reduce, update
+from daskscale.reduce.base import finalize_all, fold_states, map_all
 from daskscale.storage.convert import Data
 
-__all__ = ["Spec", "fit_arrays", "fit_blocks", "raise_if_not_finite", "LocalBlocks", "SAMPLE_ROWS"]
+__all__ = ["Spec", "fit_arrays", "fit_read", "fit_blocks", "raise_if_not_finite", "WorkerBlocks", "LazyBlocks", "SAMPLE_ROWS"]
 
-#: rows of every mapped piece that enter the preconditioner's correlation estimate
+#: rows of every block that enter the standardisation and the preconditioner's correlations
 SAMPLE_ROWS = 4_096
+#: rows, spread over the array, that do so in a one-task fit (16k: 12 ms of Gram, where the
+#: exact Moments of 300k x 50 rows cost 80 ms of a 0.41 s fit)
+ONE_TASK_SAMPLE_ROWS = 16_384
 
 
 @dataclass
@@ -79,12 +79,8 @@ def _problem(spec: Spec, stats: dict, ref: np.ndarray, classes: np.ndarray | Non
     G = stats["gram"][0]
     m = G[-1, -1]
     p = G.shape[0] - 1
-    if "moments" in stats:
-        mean = np.asarray(stats["moments"]["mean"], dtype=np.float64)
-        std = np.asarray(stats["moments"]["std"], dtype=np.float64)
-    else:  # the sampled rows' (see _first_reducers)
-        mean = G[:p, p] / max(m, 1.0)
-        std = np.sqrt(np.clip(np.diag(G)[:p] / max(m, 1.0) - mean**2, 0.0, None))
+    mean = G[:p, p] / max(m, 1.0)  # the sampled rows' (see _first_reducers)
+    std = np.sqrt(np.clip(np.diag(G)[:p] / max(m, 1.0) - mean**2, 0.0, None))
     scale = np.where(np.isfinite(std) & (std > 0), std, 1.0)
     corr = None
     if m > 1:
@@ -110,18 +106,16 @@ def _problem(spec: Spec, stats: dict, ref: np.ndarray, classes: np.ndarray | Non
     return Problem("multinomial", k, int(n), ref, mean, scale, lam, (1.0 / k) * (1.0 - 1.0 / k), 0.0, corr)
 
 
-def _first_reducers(spec: Spec, moments: bool = True) -> dict[str, Any]:
-    """The first pass: values checked, the target described, the sample for the preconditioner.
+def _first_reducers(spec: Spec) -> dict[str, Any]:
+    """The first pass over blocks: values checked, the target described, the sample for the
+    standardisation and the preconditioner (the first :data:`SAMPLE_ROWS` rows of every block).
 
     The standardisation (``mean``, ``scale``) only conditions the problem (the objective in
-    original units is the same for any), so over blocks it is taken from the sampled rows
-    (``moments=False``): :class:`~daskscale.reduce.Moments` over every row cost 3/4 of the
-    first pass (32 of 43 ms a 100k x 50 float32 block). In one task it stays exact (the
-    sample would be the first rows only).
+    original units is the same for any), so it is taken from the sampled rows:
+    :class:`~daskscale.reduce.Moments` over every row cost 3/4 of the first pass (32 of 43 ms
+    a 100k x 50 float32 block).
     """
     rs: dict[str, Any] = {"finite": Finite(), "gram": Gram(rows=SAMPLE_ROWS, with_y=False)}
-    if moments:
-        rs["moments"] = Moments()
     if spec.kind == "logistic" and spec.classes is None:
         rs["labels"] = Labels()
     return rs
@@ -164,8 +158,32 @@ def fit_arrays(X: np.ndarray, y: np.ndarray, spec: Spec, run: str | None = None,
     ref = _reference(X[0])
     Xl = layout_block(X, ref)
     del X  # the laid-out copy is all the evaluations read
-    rs = {k: r for k, r in _first_reducers(spec).items() if k != "labels"}
-    stats = {k: rs[k].finalize(s) for k, s in update(rs, None, Xl, y).items()}
+    return _fit_laid(Xl, y, ref, spec, run, on_iter)
+
+
+def fit_read(reader: Any, spec: Spec, run: str | None = None,
+             on_iter: Callable[[int, float, float], Any] | None = None) -> dict[str, Any]:
+    """:func:`fit_arrays` of a store's rows, read here block by block by the engine's ``reader``
+    and laid out straight into one array (no dask task per chunk, no concatenated copy)."""
+    X0, y0 = reader.read(0)
+    ref = _reference(X0[0])
+    n = reader.rows(reader.n_blocks - 1)[1]
+    Xl = aligned64((n, X0.shape[1]), laid_dtype(X0.dtype))
+    y = np.empty(n, dtype=np.asarray(y0).dtype)
+    for i in range(reader.n_blocks):
+        X, yb = (X0, y0) if i == 0 else reader.read(i)
+        a, b = reader.rows(i)
+        layout_block(X, ref, out=Xl[a:b])
+        y[a:b] = np.asarray(yb).ravel()
+    del X0, y0
+    return _fit_laid(Xl, y, ref, spec, run, on_iter)
+
+
+def _fit_laid(Xl: np.ndarray, y: np.ndarray, ref: np.ndarray, spec: Spec, run: str | None,
+              on_iter: Callable[[int, float, float], Any] | None) -> dict[str, Any]:
+    # the sample of one array: rows spread over all of it (a block's would be its first rows)
+    sample = Xl[::max(1, len(Xl) // ONE_TASK_SAMPLE_ROWS)]
+    stats = {"finite": Finite().map(Xl, y), "gram": Gram(with_y=False).map(sample)}
     if spec.check:
         raise_if_not_finite(stats["finite"], spec)
     classes = _classes(spec, np.unique(y) if spec.kind == "logistic" and spec.classes is None else None)
@@ -180,113 +198,162 @@ def fit_arrays(X: np.ndarray, y: np.ndarray, spec: Spec, run: str | None = None,
     return _result(problem, res, classes)
 
 
-def _block_states(reducer: Any, pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[Any]:
-    """The reducer's state of each ``(X, y)`` block, in order (a worker task over its blocks)."""
-    rs = {"r": reducer}
-    return [map_all(rs, X, y)["r"] for X, y in pairs]
+# --- blocks on the workers: the first pass fused with the read, then one task per worker per pass
+
+def _laid_first(X: np.ndarray, y: np.ndarray, ref: np.ndarray, reducers: dict) -> tuple:
+    """A block laid out, its raw target, and its first-pass state: one read of the block for all three."""
+    Xl = layout_block(X, ref)
+    return Xl, np.asarray(y).ravel(), map_all(reducers, Xl, y)
 
 
-def _fold_tree(merge: Callable[[Any, Any], Any], states: list[Any], split_every: int = 8) -> Any:
-    """``states`` merged in the order of :func:`daskscale.reduce.reduce`'s tree (groups of
-    ``split_every``, left to right), so the sums have the same bits as a map-reduce would give."""
-    while len(states) > 1:
-        states = [functools.reduce(merge, states[i:i + split_every]) for i in range(0, len(states), split_every)]
-    return states[0]
+def _read_laid_first(reader: Any, i: int, ref: np.ndarray, reducers: dict) -> tuple:
+    X, y = reader.read(i)
+    return _laid_first(X, y, ref, reducers)
 
 
-class LocalBlocks:
-    """Persisted row blocks grouped by the worker that holds them.
+def _state_of(held: tuple) -> dict:
+    return held[2]
 
-    :meth:`reduce` runs one task per worker over that worker's blocks (its ``X`` blocks are
-    local; a ``y`` block persisted elsewhere is a few hundred kB to fetch) and returns every
-    block's state in row order, merged here like the map-reduce would (same bits wherever
-    a block is). A block whose worker left is recomputed by Dask where the task runs.
+
+def _encoded(held: tuple, classes: np.ndarray | None) -> np.ndarray:
+    return encode_target(held[1], classes)
+
+
+def _held_states(reducers: dict, blocks: list[tuple[tuple, np.ndarray]]) -> list[dict]:
+    """The states of a worker's held blocks, in order (one task per worker and pass)."""
+    return [map_all(reducers, held[0], yc) for held, yc in blocks]
+
+
+def _read_states(reader: Any, i: int, ref: np.ndarray, classes: Any, encode: bool, reducers: dict) -> dict:
+    """Block ``i`` read, laid out and mapped (a streamed pass: nothing is kept)."""
+    X, y = reader.read(i)
+    return map_all(reducers, layout_block(X, ref), encode_target(y, classes) if encode else y)
+
+
+class WorkerBlocks:
+    """Laid-out row blocks for a cluster's passes: held on the workers (``persist``), or read from
+    the store on every pass (streamed, with a ``reader``).
+
+    Held: each block is read (by the engine's ``reader`` for a store, else from the persisted
+    dask blocks), laid out and mapped by the first pass in ONE task, and stays on its worker;
+    every later pass is one task per worker over the blocks it holds (a map-reduce of a task
+    per block cost 0.25 s of scheduling per evaluation at 40 blocks, more than the products).
+    Streamed: one task per block and pass. Either way the block states are merged here in
+    :func:`daskscale.reduce.reduce`'s tree order (:func:`~daskscale.reduce.base.fold_states`):
+    the same bits wherever a block is. A block whose worker left is recomputed by Dask.
     """
 
-    def __init__(self, client: Any, X: Any, y: Any):
-        from distributed import futures_of, wait
-
-        fx = {f.key: f for f in futures_of(X)}
-        fy = {f.key: f for f in futures_of(y)}
-        xs = [fx[row[0]] for row in X.__dask_keys__()]
-        ys = [fy[k] for k in y.__dask_keys__()]
-        wait(xs + ys)
-        who = client.who_has(xs)
-        self.client = client
+    def __init__(self, client: Any, data: Data, ref: np.ndarray, *, persist: bool, reader: Any = None):
+        self.client, self.data, self.ref, self.persist, self.reader = client, data, ref, persist, reader
+        self.n = len(data.row_chunks)
+        self.held: list[Any] = []
         self.groups: dict[Any, list[tuple[int, Any, Any]]] = {}
-        for i, (bx, by) in enumerate(zip(xs, ys)):
-            holders = sorted(who.get(bx.key) or ())
-            self.groups.setdefault(holders[0] if holders else None, []).append((i, bx, by))
+        self.classes: Any = None
 
-    @staticmethod
-    def usable(X: Any) -> bool:
-        """Blocks of whole rows (one column chunk) held as futures: what :class:`LocalBlocks` groups."""
-        return X.numblocks[1] == 1
+    def first_pass(self, reducers: dict) -> dict[str, Any]:
+        """The first pass's finalized results (and, when held, the blocks kept on the workers)."""
+        c = self.client
+        if not self.persist:
+            futs = [c.submit(_read_states, self.reader, i, self.ref, None, False, reducers, pure=False)
+                    for i in range(self.n)]
+        else:
+            if self.reader is not None:
+                self.held = [c.submit(_read_laid_first, self.reader, i, self.ref, reducers, pure=False)
+                             for i in range(self.n)]
+            else:
+                from distributed import futures_of
+
+                X, y = c.persist([self.data.X.rechunk({1: -1}), self.data.y])
+                fx, fy = {f.key: f for f in futures_of(X)}, {f.key: f for f in futures_of(y)}
+                self.held = [c.submit(_laid_first, fx[kx[0]], fy[ky], self.ref, reducers, pure=False)
+                             for kx, ky in zip(X.__dask_keys__(), y.__dask_keys__())]
+                del X, y, fx, fy  # the raw blocks go once laid out
+            futs = [c.submit(_state_of, h, pure=False) for h in self.held]
+        return finalize_all(reducers, fold_states(reducers, c.gather(futs)))
+
+    def encode(self, classes: np.ndarray | None) -> None:
+        """The target encoded for the evaluations (on the worker of each held block)."""
+        self.classes = classes
+        if not self.persist:
+            return
+        c = self.client
+        ycs = [c.submit(_encoded, h, classes, pure=False) for h in self.held]
+        who = c.who_has(self.held)
+        for i, (h, yc) in enumerate(zip(self.held, ycs)):
+            holders = sorted(who.get(h.key) or ())
+            self.groups.setdefault(holders[0] if holders else None, []).append((i, h, yc))
 
     def reduce(self, reducer: Any) -> Any:
         """``reducer`` over every block (finalized), as :func:`daskscale.reduce.reduce` would give it."""
-        futs = [self.client.submit(_block_states, reducer, [(bx, by) for _, bx, by in blocks],
-                                   workers=None if w is None else [w], allow_other_workers=True, pure=False)
-                for w, blocks in self.groups.items()]
-        states: list[Any] = [None] * sum(len(b) for b in self.groups.values())
-        for blocks, got in zip(self.groups.values(), self.client.gather(futs)):
-            for (i, _, _), st in zip(blocks, got):
-                states[i] = st
-        return reducer.finalize(_fold_tree(reducer.merge, states))
+        c, rs = self.client, {"r": reducer}
+        if not self.persist:
+            futs = [c.submit(_read_states, self.reader, i, self.ref, self.classes, True, rs, pure=False)
+                    for i in range(self.n)]
+            states = c.gather(futs)
+        else:
+            futs = [c.submit(_held_states, rs, [(h, yc) for _, h, yc in blocks], pure=False,
+                             workers=None if w is None else [w], allow_other_workers=True)
+                    for w, blocks in self.groups.items()]
+            states = [None] * self.n
+            for blocks, got in zip(self.groups.values(), c.gather(futs)):
+                for (i, _, _), st in zip(blocks, got):
+                    states[i] = st
+        return reducer.finalize(fold_states(rs, states)["r"])
+
+    def release(self) -> None:
+        """The held blocks freed on the workers now (not when this object is collected)."""
+        self.held, self.groups = [], {}
 
 
-def _read_laid(reader: Any, i: int, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    X, y = reader.read(i)
-    return layout_block(X, ref), y
+class LazyBlocks:
+    """The same passes as :class:`WorkerBlocks` as one :func:`daskscale.reduce.reduce` each over
+    laid-out dask arrays: without a cluster, or a dask input too big to hold and no store to read."""
 
+    def __init__(self, data: Data, ref: np.ndarray, *, persist: bool):
+        import dask
 
-def _laid_arrays(data: Data, ref: np.ndarray, dtype: Any, reader: Any) -> tuple[Any, Any]:
-    """The laid-out ``X`` and the target as dask arrays; with a ``reader``, each block is read
-    by it in the task that lays it out (one read of ``X`` and ``y`` per block)."""
-    if reader is None:
-        return data.X.map_blocks(layout_block, ref, dtype=dtype), data.y
-    import dask
+        self.persist = persist
+        self.X = data.X.map_blocks(layout_block, ref, dtype=laid_dtype(data.X.dtype))
+        self.y = data.y
+        if persist:
+            self.X, self.y = dask.persist(self.X, self.y)
 
-    from daskscale.adapters.dask import array_from_tasks
+    def first_pass(self, reducers: dict) -> dict[str, Any]:
+        return reduce(Data(self.X, self.y), reducers)
 
-    token = dask.base.tokenize(reader.path, data.row_chunks, ref, reader.block_key(0))
-    pair, nx, ny = f"read-laid-{token}", f"laid-X-{token}", f"target-{token}"
-    n = len(data.row_chunks)
-    reads = {(pair, i): (_read_laid, reader, i, ref) for i in range(n)}
-    Xl = array_from_tasks(nx, {**reads, **{(nx, i, 0): (operator.getitem, (pair, i), 0) for i in range(n)}}, [],
-                          (data.row_chunks, (data.n_features,)), dtype)
-    y = array_from_tasks(ny, {**reads, **{(ny, i): (operator.getitem, (pair, i), 1) for i in range(n)}}, [],
-                         (data.row_chunks,), data.y.dtype)
-    return Xl, y
+    def encode(self, classes: np.ndarray | None) -> None:
+        self.y = self.y.map_blocks(encode_target, classes, dtype=np.int32 if classes is not None else np.float64)
+        if self.persist:
+            self.y = self.y.persist()
+
+    def reduce(self, reducer: Any) -> Any:
+        return reduce(Data(self.X, self.y), [reducer])[reducer.name]
+
+    def release(self) -> None:
+        self.X = self.y = None
 
 
 def fit_blocks(data: Data, spec: Spec, *, persist: bool, client: Any,
                on_iter: Callable[[int, float, float], Any] | None = None, reader: Any = None) -> dict[str, Any]:
-    """The fit as one map-reduce per evaluation over the blocks (persisted when ``persist``);
-    ``reader`` reads a store's blocks (see :func:`_laid_arrays`)."""
-    import dask
-
+    """The fit as one pass over the blocks per evaluation: held on the workers when ``persist``,
+    else streamed (from the store by ``reader`` when given; see :class:`WorkerBlocks`)."""
     ref = _reference(data.X[:1].compute())
-    dtype = np.float32 if data.X.dtype == np.float32 else np.float64
-    Xl, y = _laid_arrays(data, ref, dtype, reader)
-    if persist:
-        Xl, y = client.persist([Xl, y]) if client is not None else dask.persist(Xl, y)
-    rs = _first_reducers(spec, moments=False)
-    stats = reduce(Data(Xl, y), rs)
+    if client is not None and (persist or reader is not None):
+        blocks: WorkerBlocks | LazyBlocks = WorkerBlocks(client, data, ref, persist=persist, reader=reader)
+    else:
+        blocks = LazyBlocks(data, ref, persist=persist)
+    stats = blocks.first_pass(_first_reducers(spec))
     if spec.check:
         raise_if_not_finite(stats["finite"], spec)
     classes = _classes(spec, stats.get("labels"))
-    yc = y.map_blocks(encode_target, classes, dtype=np.int32 if classes is not None else np.float64)
-    if persist:
-        yc = client.persist(yc) if client is not None else yc.persist()
-    del y
+    blocks.encode(classes)
     problem = _problem(spec, stats, ref, classes)
-    laid = Data(Xl, yc)
-    local = LocalBlocks(client, Xl, yc) if persist and client is not None and LocalBlocks.usable(Xl) else None
 
     def evaluate(v: np.ndarray) -> tuple[float, np.ndarray]:
-        r = LossGradient(problem.kind, v, problem.mean, problem.scale, problem.n_out)
-        return local.reduce(r) if local is not None else reduce(laid, [r])["loss_grad"]
+        return blocks.reduce(LossGradient(problem.kind, v, problem.mean, problem.scale, problem.n_out))
 
-    res = optimise(problem, evaluate, tol=spec.tol, max_iter=spec.max_iter, on_iter=on_iter)
+    try:
+        res = optimise(problem, evaluate, tol=spec.tol, max_iter=spec.max_iter, on_iter=on_iter)
+    finally:
+        blocks.release()
     return _result(problem, res, classes)

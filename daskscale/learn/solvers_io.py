@@ -2,7 +2,7 @@
 
 In-memory input (NumPy, pandas, lists) is validated by scikit-learn's own helpers (feature
 names, ``n_features_in_``, dtypes) and checked for NaN / inf before anything else; every
-other input (a store path, dask, xarray) goes through :func:`daskscale.storage.convert.as_data`,
+other input (a store path, dask, xarray) goes through the engine's :class:`~daskscale.engine.source.Source`,
 and its values are checked in the fit's first pass. ``predict`` and friends take the same
 inputs: NumPy in, NumPy out; a store path, dask or xarray in, a lazy dask array out, computed
 block by block where the blocks are.
@@ -10,7 +10,6 @@ block by block where the blocks are.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -19,22 +18,14 @@ from sklearn.utils import column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
+from daskscale.engine.apply import in_memory
 from daskscale.engine.source import Source
 from daskscale.errors import NotFittedError, SchemaError
 from daskscale.learn.solvers_fit import Spec, raise_if_not_finite
 from daskscale.learn.solvers_kernels import Finite
 from daskscale.storage.convert import Data, as_data
 
-__all__ = ["SolverIO", "in_memory", "apply_linear"]
-
-
-def in_memory(X: Any) -> bool:
-    """NumPy, lists, pandas: validated by scikit-learn's helpers (not a store, dask or xarray)."""
-    import xarray as xr
-
-    if isinstance(X, (str, os.PathLike, xr.Dataset, xr.DataArray, Data)):
-        return False
-    return not type(X).__module__.startswith("dask")
+__all__ = ["SolverIO", "apply_linear"]
 
 
 def apply_linear(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray, how: str, classes: Any) -> np.ndarray:

@@ -28,7 +28,7 @@ from scipy.special import expit
 
 from daskscale.reduce import Reducer
 
-__all__ = ["LossGradient", "Gram", "Finite", "layout_block", "encode_target", "where_row"]
+__all__ = ["LossGradient", "Gram", "Finite", "layout_block", "laid_dtype", "aligned64", "encode_target", "where_row"]
 
 
 #: byte alignment of laid-out blocks: BLAS picks its kernels (and so its rounding) by alignment
@@ -44,12 +44,17 @@ def aligned64(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     return raw[start:start + nbytes].view(dtype).reshape(shape)
 
 
-def layout_block(X: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """``X - ref`` as a new 64-byte aligned C-contiguous array: float32 stays float32, anything
-    else becomes float64."""
-    dtype = np.float32 if X.dtype == np.float32 else np.float64
-    out = aligned64(X.shape, dtype)
-    np.subtract(X, ref.astype(dtype), out=out, casting="unsafe")
+def laid_dtype(dtype: Any) -> type:
+    """The dtype of a laid-out block: float32 stays float32, anything else becomes float64."""
+    return np.float32 if np.dtype(dtype) == np.float32 else np.float64
+
+
+def layout_block(X: np.ndarray, ref: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``X - ref`` as a new 64-byte aligned C-contiguous array (or written into ``out``, rows of
+    such an array), in :func:`laid_dtype`."""
+    if out is None:
+        out = aligned64(X.shape, laid_dtype(X.dtype))
+    np.subtract(X, ref.astype(out.dtype), out=out, casting="unsafe")
     return out
 
 
@@ -102,6 +107,8 @@ class LossGradient(Reducer):
 
     name = "loss_grad"
     needs_y = True
+    #: bytes of ``X`` per piece (both products of a piece run while it is in cache)
+    piece_bytes = 1_600_000
 
     def __init__(self, kind: str, v: np.ndarray, mean: np.ndarray, scale: np.ndarray, n_out: int = 1):
         self.kind, self.v, self.mean, self.scale, self.n_out = kind, v, mean, scale, n_out
@@ -111,49 +118,59 @@ class LossGradient(Reducer):
         self._b = V[:, -1] - self._W @ mean
 
     def map(self, X: np.ndarray, y: np.ndarray | None = None) -> tuple[float, np.ndarray]:
-        n = X.shape[0]
+        n, p = X.shape
         if n == 0:
-            return self.empty(X.shape[1])
+            return self.empty(p)
         X = _blas_ready(X)
         W = self._W.astype(X.dtype)
+        loss = 0.0
+        gx = np.zeros((self.n_out, p))
+        rs = np.zeros(self.n_out)
+        # both products of a piece while it is in cache: one read of the block from memory, not two
+        # (the second product of a whole 20 MB block re-reads it; 5.5 against 6.9 ms a 100k x 50
+        # float32 block on this 2-core machine). Piece starts stay 64-byte aligned (multiples of 64 rows).
+        step = max(64, (self.piece_bytes // (p * X.itemsize)) // 64 * 64)
+        for a in range(0, n, step):
+            Xp, yp = X[a:a + step], y[a:a + step]
+            piece_loss, r = self._residual(Xp, yp, W)
+            loss += piece_loss
+            gx += np.asarray(Xp.T @ r.astype(X.dtype), dtype=np.float64).T
+            rs += r.sum(axis=0)
+        G = (gx - np.outer(rs, self.mean)) / self.scale
+        return loss, np.hstack([G, rs[:, None]]).ravel()
+
+    def _residual(self, X: np.ndarray, y: np.ndarray, W: np.ndarray) -> tuple[float, np.ndarray]:
+        """The summed loss of rows ``X`` and their residuals ``dloss/deta`` (``(n,)``, or ``(n, K)``
+        for multinomial), in float64."""
         if self.kind == "multinomial":
             eta = np.asarray(X @ W.T, dtype=np.float64)
             eta += self._b
-            top = eta.max(axis=1)
-            eta -= top[:, None]
+            eta -= eta.max(axis=1)[:, None]
             P = np.exp(eta)
             tot = P.sum(axis=1)
-            rows = np.arange(n)
+            rows = np.arange(len(X))
             # loss = sum(logsumexp(eta) - eta[i, y_i]) without a one-hot matrix
             loss = float(np.sum(np.log(tot)) - np.sum(eta[rows, y]))
             P /= tot[:, None]
             P[rows, y] -= 1.0
-            R = P
-            gx = np.asarray(X.T @ R.astype(X.dtype), dtype=np.float64).T  # (K, p)
-            rs = R.sum(axis=0)
-        else:
-            eta = np.asarray(X @ W[0], dtype=np.float64)
-            eta += self._b[0]
-            if self.kind == "logistic":
-                t = y
-                # log(1 + e^eta) - t * eta with log(1 + e^eta) = max(eta, 0) - log(max(p, 1 - p)),
-                # p = expit(eta): one log of a value in [1/2, 1], stable for any eta, and 1.5 ms a
-                # 100k-row block cheaper than np.logaddexp (of the ~11 ms an evaluation costs)
-                r = expit(eta)
-                q = 1.0 - r
-                np.maximum(q, r, out=q)
-                np.log(q, out=q)
-                loss = float(np.maximum(eta, 0.0).sum() - q.sum() - np.dot(t, eta))
-                r -= t
-            else:  # poisson, log link: mu - y * eta
-                mu = np.exp(eta)
-                loss = float(np.sum(mu) - np.dot(y, eta))
-                r = mu
-                r -= y
-            gx = np.asarray(X.T @ r.astype(X.dtype), dtype=np.float64)[None, :]
-            rs = np.array([r.sum()])
-        G = (gx - np.outer(rs, self.mean)) / self.scale
-        return loss, np.hstack([G, rs[:, None]]).ravel()
+            return loss, P
+        eta = np.asarray(X @ W[0], dtype=np.float64)
+        eta += self._b[0]
+        if self.kind == "logistic":
+            # log(1 + e^eta) - y * eta with log(1 + e^eta) = max(eta, 0) - log(max(p, 1 - p)),
+            # p = expit(eta): one log of a value in [1/2, 1], stable for any eta, and cheaper than
+            # np.logaddexp (1.5 ms of the ~11 ms a 100k-row block cost)
+            r = expit(eta)
+            q = 1.0 - r
+            np.maximum(q, r, out=q)
+            np.log(q, out=q)
+            loss = float(np.maximum(eta, 0.0).sum() - q.sum() - np.dot(y, eta))
+            r -= y
+            return loss, r
+        mu = np.exp(eta)  # poisson, log link: mu - y * eta
+        loss = float(np.sum(mu) - np.dot(y, eta))
+        mu -= y
+        return loss, mu
 
     def merge(self, a: tuple[float, np.ndarray], b: tuple[float, np.ndarray]) -> tuple[float, np.ndarray]:
         return a[0] + b[0], a[1] + b[1]
@@ -237,8 +254,8 @@ class Finite(Reducer):
         for label, a in (("X", X), ("y", y)):
             if a is None or a.dtype.kind not in "fc" or not a.size:
                 continue
-            with np.errstate(all="ignore"):
-                ok = np.isfinite(a.sum(dtype=np.float64))
+            with np.errstate(all="ignore"):  # summed in its own dtype (float32: 1.8 against 3.2 ms a 100k x 50
+                ok = np.isfinite(a.sum())  # block); an overflow to inf only sends a clean block to the exact look
             if ok:
                 continue
             a2 = a.reshape(n, -1)

@@ -116,10 +116,8 @@ def make_trainer(strategy: str, estimator: Any, *, epochs: int = 1, batch_size: 
 
         return _build(DistributedBagging, estimator, random_state=random_state, **kw)
     if s == "incremental":
-        try:
-            from daskscale.learn.incremental import Incremental
-        except ImportError as exc:
-            raise InputTypeError("strategy 'incremental' needs daskscale.learn.incremental") from exc
+        from daskscale.learn.incremental import Incremental
+
         return _build(Incremental, estimator, **kw)
     if s == "auto":
         return AutoTrainer(estimator, epochs=epochs, random_state=random_state, options=kw)

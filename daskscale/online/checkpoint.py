@@ -131,8 +131,8 @@ def _rebuild(cls: type, meta: dict[str, Any], payload: Any) -> Any:
     learner = cls(payload["template"], preprocess=meta["preprocess"], drift_detector=detector,
                   classes=meta["classes"], **meta["params"])
     river = meta["river"]
-    learner.estimator_ = _restore_model(learner, payload["estimator"], river["estimator"])
-    learner.background_ = _restore_model(learner, payload["background"], river["background"])
+    learner.estimator_ = _restore_model(payload["estimator"], river["estimator"])
+    learner.background_ = _restore_model(payload["background"], river["background"])
     learner.detector_ = detector
     learner.features_ = make_features(meta["preprocess"])
     if learner.features_ is not None:
@@ -151,7 +151,7 @@ def _rebuild(cls: type, meta: dict[str, Any], payload: Any) -> Any:
     return learner
 
 
-def _restore_model(learner: Any, archived: Any, river_state: Any) -> Any:
+def _restore_model(archived: Any, river_state: Any) -> Any:
     if river_state is None:
         return archived
     return RiverClassifier().set_state(river_state)

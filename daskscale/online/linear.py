@@ -140,10 +140,9 @@ class OnlineLogisticRegression(ClassifierMixin, BaseEstimator):
             pred = self.predict(X_test)
             self._steps(X_train, Y)
             return pred
-        if n <= step:
-            return self._predict_then_learn(X_test, X_train, Y)
-        return np.concatenate([self._predict_then_learn(X_test[a:a + step], X_train[a:a + step], Y[a:a + step])
-                               for a in range(0, n, step)])
+        preds = [self._predict_then_learn(X_test[a:a + step], X_train[a:a + step], Y[a:a + step])
+                 for a in range(0, n, step)]
+        return preds[0] if len(preds) == 1 else np.concatenate(preds)
 
     def _predict_then_learn(self, X_test: np.ndarray, X_train: np.ndarray, Y: np.ndarray) -> np.ndarray:
         """:meth:`predict_then_learn` of at most ``step_rows`` rows, targets ``Y`` (:meth:`_targets`)."""

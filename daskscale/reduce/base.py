@@ -24,7 +24,7 @@ from daskscale.errors import InputTypeError
 from daskscale.reduce.inputs import as_reduce_data
 from daskscale.storage.convert import Data
 
-__all__ = ["Reducer", "reduce", "reduce_states", "update", "finalize_all", "map_all", "merge_all"]
+__all__ = ["Reducer", "reduce", "reduce_states", "update", "finalize_all", "map_all", "merge_all", "fold_states"]
 
 
 class Reducer(abc.ABC):
@@ -150,6 +150,15 @@ def _tree(reducers: Mapping[str, Reducer], parts: list[Any], split_every: int) -
     while len(parts) > 1:
         parts = [dask.delayed(merge_all, pure=True)(reducers, *parts[i:i + k]) for i in range(0, len(parts), k)]
     return parts[0]
+
+
+def fold_states(reducers: Mapping[str, Reducer], states: list[dict[str, Any]], split_every: int = 8) -> dict[str, Any]:
+    """Block states (in row order, already in this process) merged in :func:`_tree`'s order:
+    the same bits as :func:`reduce` gives for the same blocks."""
+    k = max(2, int(split_every))
+    while len(states) > 1:
+        states = [merge_all(reducers, *states[i:i + k]) for i in range(0, len(states), k)]
+    return states[0]
 
 
 def _map_block(X: np.ndarray, y: np.ndarray | None = None, *, reducers: Mapping[str, Reducer]) -> np.ndarray:

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -28,10 +27,6 @@ def default_compressor() -> BloscCodec:
 def rows_per_chunk(n_features: int, itemsize: int = 4, chunk_mb: float = 64) -> int:
     """Rows whose uncompressed ``X`` block is about ``chunk_mb`` MiB (at least one row)."""
     return max(1, int(chunk_mb * 2**20 // max(1, n_features * itemsize)))
-
-
-def n_chunks(n_rows: int, chunk_rows: int) -> int:
-    return max(1, math.ceil(n_rows / chunk_rows))
 
 
 def make_attrs(

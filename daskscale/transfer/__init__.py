@@ -1,6 +1,7 @@
 """Transfer learning: start from a pre-trained model and need less target data.
 
-- :mod:`~daskscale.transfer.zoo`: pre-trained models rebuilt by recipes (``datasets/models/``);
+- :mod:`~daskscale.transfer.zoo`: pre-trained models rebuilt by recipes
+  (``daskscale/datasets/data/models/``);
 - :func:`fine_tune`: continue a pre-trained model on target data, block by block, optionally
   with frozen layers or a fresh output layer for new classes;
 - :class:`FrozenFeatures`: a pre-trained MLP's hidden layers (or a PCA) as a frozen,

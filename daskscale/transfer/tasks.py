@@ -1,9 +1,9 @@
 """Source/target task pairs for transfer learning: one real, one synthetic, both reproducible.
 
-- ``digits_blur`` (real): the shipped handwritten digits (``datasets/digits.csv``), shuffled
-  with a seed; the source task is 900 original images, the target task the other 897 images
-  seen through a blurring scanner (each pixel averaged with its upper and left neighbours),
-  same 10 classes.
+- ``digits_blur`` (real): the shipped handwritten digits
+  (``daskscale/datasets/data/digits.csv``), shuffled with a seed; the source task is 900
+  original images, the target task the other 897 images seen through a blurring scanner (each
+  pixel averaged with its upper and left neighbours), same 10 classes.
 - ``digits_0_4`` / ``digits_5_9`` (real, new classes): the source task is digits 0-4, the target
   task digits 5-9, so fine-tuning needs a fresh output layer.
 - ``synthetic_shift``: :func:`daskscale.datasets.make_classification` with ``seed=3``; the target

@@ -2,9 +2,9 @@
 
 Each recipe names its source task (:mod:`daskscale.transfer.tasks`), the estimator and the
 seed; ``python -m daskscale.transfer.zoo build NAME`` (or ``all``) trains it on the source
-task and writes ``datasets/models/NAME.skops`` through :func:`daskscale.models.save_model`
-with metadata: features, classes, source task, held-out score, and the recipe itself.
-``python -m daskscale.transfer.zoo list`` prints the zoo.
+task and writes ``daskscale/datasets/data/models/NAME.skops`` (package data) through
+:func:`daskscale.models.save_model` with metadata: features, classes, source task, held-out
+score, and the recipe itself. ``python -m daskscale.transfer.zoo list`` prints the zoo.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class Pretrained:
 
 
 def models_dir() -> Path:
-    """``datasets/models/`` of the repository: where the zoo lives."""
+    """``daskscale/datasets/data/models/`` inside the package: where the zoo lives."""
     return datasets_dir() / "models"
 
 
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="train a zoo model from its recipe")
     b.add_argument("name", choices=sorted(RECIPES) + ["all"])
-    b.add_argument("--out", default=None, help="folder (default: datasets/models)")
+    b.add_argument("--out", default=None, help="folder (default: daskscale/datasets/data/models)")
     sub.add_parser("list", help="list the zoo")
     args = parser.parse_args(argv)
     if args.cmd == "list":

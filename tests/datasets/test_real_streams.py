@@ -1,4 +1,5 @@
-"""The real streams shipped in datasets/: each loads with the shape its README row documents."""
+"""The real streams shipped in daskscale/datasets/data/: each loads with the shape its README row
+documents."""
 
 from __future__ import annotations
 

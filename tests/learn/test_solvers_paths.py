@@ -27,6 +27,25 @@ def test_small_data_is_one_task_and_equals_the_map_reduce(client, small_store):
     np.testing.assert_allclose(one.coef_, per.coef_, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("cls", [ExactLogisticRegression, ExactPoissonRegression])
+def test_every_placement_reaches_the_one_task_optimum(cls, client, small_store):
+    # a store (read by the engine's reader) and a dask array (persisted blocks laid out from
+    # dask's own), held or streamed: the same optimum as the one-task fit of the same rows
+    X, y = load_xy(small_store)
+    if cls is ExactPoissonRegression:
+        y = (X[:, 0] > 0).astype(np.float64) * 3.0  # counts with a link to the features
+    Xd = X.rechunk((int(X.chunks[0][0]), X.shape[1]))
+    one = cls(tol=1e-8, progress=False).fit(Xd.compute(), y.compute())
+    assert one.placement_ == "one-task"
+    fits = [cls(tol=1e-8, persist=p, progress=False).fit(Xd, y) for p in (True, False)]
+    if cls is ExactLogisticRegression:
+        fits += [cls(tol=1e-8, persist=p, progress=False).fit(small_store) for p in (True, False)]
+    for est in fits:
+        assert est.placement_ == ("persisted" if est.persist else "streamed") and est.converged_
+        np.testing.assert_allclose(est.coef_, one.coef_, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(est.intercept_, one.intercept_, rtol=1e-5, atol=1e-7)
+
+
 def test_defaults_mean_sklearns_defaults(client, small_store):
     X, y = (a.compute() for a in load_xy(small_store))
     ours = ExactLogisticRegression(progress=False).fit(small_store)
@@ -76,37 +95,40 @@ def test_progress_metrics_reach_the_scheduler(client, small_store, persist):
     assert max(m["iteration"] for m in msgs) <= est.n_iter_[0]
 
 
-def test_persisted_blocks_are_evaluated_by_one_task_per_worker_with_the_map_reduces_bits(client, small_store):
-    from daskscale.learn.solvers_fit import LocalBlocks, _laid_arrays, _reference
-    from daskscale.learn.solvers_kernels import LossGradient, encode_target
-    from daskscale.reduce import reduce
+def test_held_blocks_are_evaluated_by_one_task_per_worker_with_the_map_reduces_bits(client, small_store):
+    from distributed import get_task_stream, wait
+
     from daskscale.engine.source import Source
-    from daskscale.storage.convert import Data
+    from daskscale.learn.solvers_fit import LazyBlocks, WorkerBlocks, _first_reducers, _reference, Spec
+    from daskscale.learn.solvers_kernels import LossGradient
 
     src = Source.of(str(small_store))
     ref = _reference(src.read(0)[0][:1])
-    Xl, y = _laid_arrays(src.data, ref, np.float32, src.reader)
-    yc = y.map_blocks(encode_target, np.array([0, 1]), dtype=np.int32)
-    Xl, yc = client.persist([Xl, yc])
-    local = LocalBlocks(client, Xl, yc)
+    spec = Spec("logistic", 1.0, 1e-4, 100, src.data.row_chunks)
+    held = WorkerBlocks(client, src.data, ref, persist=True, reader=src.reader)
+    streamed = WorkerBlocks(client, src.data, ref, persist=False, reader=src.reader)
+    lazy = LazyBlocks(src.data, ref, persist=False)
+    firsts = [b.first_pass(_first_reducers(spec)) for b in (held, streamed, lazy)]
+    # the first pass fused with the read gives what the map-reduce over the laid-out blocks gives
+    for got in firsts[:2]:
+        assert got["finite"] == firsts[2]["finite"]
+        np.testing.assert_array_equal(got["labels"], firsts[2]["labels"])
+        np.testing.assert_array_equal(got["gram"][0], firsts[2]["gram"][0])
+    classes = np.array(firsts[0]["labels"])
+    for b in (held, streamed, lazy):
+        b.encode(classes)
     workers = set(client.scheduler_info()["workers"])
     # every block once, grouped by a worker that holds it: one task per worker and evaluation
-    assert sorted(i for blocks in local.groups.values() for i, _, _ in blocks) == list(range(src.n_blocks))
-    assert set(local.groups) <= workers and len(local.groups) <= len(workers)
+    assert sorted(i for blocks in held.groups.values() for i, _, _ in blocks) == list(range(src.n_blocks))
+    assert set(held.groups) <= workers and len(held.groups) <= len(workers)
     rng = np.random.default_rng(3)
     r = LossGradient("logistic", rng.normal(size=11), rng.normal(size=10), rng.uniform(0.5, 2, size=10))
-    from distributed import get_task_stream
-
+    wait([yc for blocks in held.groups.values() for _, _, yc in blocks])  # the targets encoded (in the background)
     with get_task_stream(client) as ts:
-        loss, grad = local.reduce(r)
+        loss, grad = held.reduce(r)
     # one task per worker that holds blocks, not one per block
-    assert len(ts.data) == len(local.groups) < src.n_blocks
-    want_loss, want_grad = reduce(Data(Xl, yc), [r])["loss_grad"]
-    assert loss == want_loss  # same bits: the same per-block states merged in the same tree
-    np.testing.assert_array_equal(grad, want_grad)
-    # and the blocks are the store's rows laid out (minus the first row), the target its own
-    from daskscale.learn.solvers_kernels import layout_block
-
-    X1, y1 = src.read(1)
-    np.testing.assert_array_equal(np.asarray(Xl.blocks[1].compute()), layout_block(X1, ref))
-    np.testing.assert_array_equal(np.asarray(yc.blocks[1].compute()), encode_target(y1, np.array([0, 1])))
+    assert len(ts.data) == len(held.groups) < src.n_blocks
+    for other in (streamed, lazy):  # same bits: the same per-block states merged in the same tree
+        want_loss, want_grad = other.reduce(r)
+        assert loss == want_loss
+        np.testing.assert_array_equal(grad, want_grad)

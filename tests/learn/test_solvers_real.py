@@ -1,5 +1,6 @@
-"""The exact logistic solver on raw real tables (as shipped in datasets/, unscaled): converged,
-at scikit-learn's tight-tolerance optimum, on the cluster (one task where the data is).
+"""The exact logistic solver on raw real tables (as shipped in daskscale/datasets/data/,
+unscaled): converged, at scikit-learn's tight-tolerance optimum, on the cluster (one task where
+the data is).
 
 The reference is scikit-learn's Newton solver at a tight tolerance (``newton-cholesky``,
 tol=1e-10): it reaches a lower objective than its lbfgs at the same settings, in seconds where
