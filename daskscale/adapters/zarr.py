@@ -113,7 +113,10 @@ class ChunkFile:
                 return self._decode(raw, size, b - a)
 
     def _decode(self, raw: Any, size: int, n: int) -> np.ndarray | None:
-        out = np.empty(self.chunk_shape, dtype=self.dtype)
+        from daskscale.storage.convert import empty_aligned  # (storage imports this module)
+
+        # aligned as the products want it: a float block can then be laid out in place
+        out = empty_aligned(self.chunk_shape, self.dtype)
         if self.blosc:
             from numcodecs import blosc
 

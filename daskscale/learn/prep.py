@@ -64,6 +64,7 @@ class Labels(Reducer):
     name = "labels"
     needs_y = True
     needs_x = False
+    whole_blocks = True
 
     def map(self, X: Any, y: np.ndarray | None = None) -> np.ndarray:
         y = np.asarray(y if y is not None else [])

@@ -27,21 +27,9 @@ import numpy as np
 from scipy.special import expit
 
 from daskscale.reduce import Reducer
+from daskscale.storage.convert import ALIGN, empty_aligned
 
-__all__ = ["LossGradient", "Gram", "Finite", "layout_block", "laid_dtype", "aligned64", "encode_target", "where_row"]
-
-
-#: byte alignment of laid-out blocks: BLAS picks its kernels (and so its rounding) by alignment
-ALIGN = 64
-
-
-def aligned64(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """An empty C-contiguous array whose data starts on a :data:`ALIGN`-byte boundary."""
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
-    raw = np.empty(nbytes + ALIGN, dtype=np.uint8)
-    start = (-raw.ctypes.data) % ALIGN
-    return raw[start:start + nbytes].view(dtype).reshape(shape)
+__all__ = ["LossGradient", "Gram", "Finite", "layout_block", "laid_dtype", "encode_target", "where_row"]
 
 
 def laid_dtype(dtype: Any) -> type:
@@ -49,13 +37,25 @@ def laid_dtype(dtype: Any) -> type:
     return np.float32 if np.dtype(dtype) == np.float32 else np.float64
 
 
-def layout_block(X: np.ndarray, ref: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def layout_block(X: np.ndarray, ref: np.ndarray, out: np.ndarray | None = None, *, own: bool = False) -> np.ndarray:
     """``X - ref`` as a new 64-byte aligned C-contiguous array (or written into ``out``, rows of
-    such an array), in :func:`laid_dtype`."""
+    such an array), in :func:`laid_dtype`.
+
+    ``own``: ``X`` is this caller's to overwrite (a block just decoded from a store): when it
+    already has the layout (its dtype, aligned, C-contiguous) it is shifted in place, which
+    saves a block-sized allocation (fresh pages: ~12 ms a 20 MB block on a worker) and a copy.
+    """
+    if out is None and own and _laid(X) and X.flags.writeable:
+        out = X
     if out is None:
-        out = aligned64(X.shape, laid_dtype(X.dtype))
+        out = empty_aligned(X.shape, laid_dtype(X.dtype))
     np.subtract(X, ref.astype(out.dtype), out=out, casting="unsafe")
     return out
+
+
+def _laid(X: np.ndarray) -> bool:
+    """``X`` has the layout the products want: its laid dtype, aligned, C-contiguous."""
+    return X.dtype == laid_dtype(X.dtype) and X.ctypes.data % ALIGN == 0 and X.flags.c_contiguous
 
 
 def _blas_ready(X: np.ndarray) -> np.ndarray:
@@ -64,7 +64,7 @@ def _blas_ready(X: np.ndarray) -> np.ndarray:
     which worker held which block)."""
     if X.ctypes.data % ALIGN == 0 and X.flags.c_contiguous:
         return X
-    out = aligned64(X.shape, X.dtype)
+    out = empty_aligned(X.shape, X.dtype)
     out[...] = X
     return out
 
@@ -107,6 +107,7 @@ class LossGradient(Reducer):
 
     name = "loss_grad"
     needs_y = True
+    whole_blocks = True  # walks the block in cache-sized pieces itself
     #: bytes of ``X`` per piece (both products of a piece run while it is in cache)
     piece_bytes = 1_600_000
 
@@ -196,6 +197,7 @@ class Gram(Reducer):
 
     name = "gram"
     needs_y = True
+    whole_blocks = True  # 4,096 rows at a time; ``rows`` samples the first rows of the block
     piece = 4_096
 
     def __init__(self, rows: int | None = None, with_y: bool = True):
@@ -244,6 +246,7 @@ class Finite(Reducer):
 
     name = "finite"
     needs_y = True
+    whole_blocks = True  # one sum of the block (no copy)
 
     def map(self, X: np.ndarray, y: np.ndarray | None = None) -> tuple[int, int, str, float, float]:
         n = X.shape[0]

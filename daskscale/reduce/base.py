@@ -47,6 +47,9 @@ class Reducer(abc.ABC):
     #: a ``float64`` reducer that receives integer blocks unconverted, to subtract a reference
     #: value exactly before converting (an int64 near 2**62 has no exact float64)
     exact_ints: bool = False
+    #: maps a block of any size in bounded memory by itself: :func:`map_all` does not cut the
+    #: block into :data:`PIECE_ROWS` pieces when every reducer of the pass says so
+    whole_blocks: bool = False
 
     @abc.abstractmethod
     def map(self, X: np.ndarray, y: np.ndarray | None = None) -> Any:
@@ -108,7 +111,7 @@ def map_all(reducers: Mapping[str, Reducer], X: np.ndarray, y: np.ndarray | None
     block as it is). When that copy is a conversion (``X`` is not float64), the first
     ``scratch`` reducer gets it last, to overwrite (:meth:`Reducer.map_scratch`).
     """
-    if X.shape[0] > PIECE_ROWS:
+    if X.shape[0] > PIECE_ROWS and not all(r.whole_blocks for r in reducers.values()):
         # Map a big block piece by piece: bounds the float64 copy and every reducer's
         # temporaries (a few times the piece), whatever the chunk size of the store.
         pieces = [map_all(reducers, X[a:a + PIECE_ROWS], None if y is None else y[a:a + PIECE_ROWS])

@@ -50,6 +50,25 @@ class Data:
         return tuple(self.X.chunks[0])
 
 
+#: byte alignment of the blocks the products read: BLAS picks its kernels (and so its rounding) by it
+ALIGN = 64
+
+
+def empty_aligned(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """An empty C-contiguous array whose data starts on an :data:`ALIGN`-byte boundary.
+
+    Examples
+    --------
+    >>> empty_aligned((3, 5), np.float32).ctypes.data % ALIGN
+    0
+    """
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + ALIGN, dtype=np.uint8)
+    start = (-raw.ctypes.data) % ALIGN
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
 def aligned(a: Any) -> Any:
     """``a`` with its data aligned for its dtype: a copy only when it is not (else ``a`` itself).
 

@@ -18,20 +18,35 @@ from daskscale.monitor import recent_metrics
 from daskscale.storage import load_xy
 
 
-def test_small_data_is_one_task_and_equals_the_map_reduce(client, small_store):
+@pytest.fixture
+def store64(tmp_path, small_store):
+    """``small_store``'s rows as float64: the products of float32 blocks are float32, whose
+    rounding (1e-7 of each score) leaves the objective flat to ~1e-10 near the optimum, so two
+    paths stop (converged, on ftol) up to 1e-4 apart in the coefficients; float64 blocks let
+    ``tol=1e-8`` pin the optimum itself."""
+    from daskscale.storage import layout, write_store
+
+    X, y = load_xy(small_store)
+    path = tmp_path / "small64.zarr"
+    write_store(path, X.astype(np.float64), y, chunk_rows=int(X.chunks[0][0]),
+                attrs=layout.make_attrs(target="y", classes=[0, 1], n_rows=int(X.shape[0])))
+    return path
+
+
+def test_small_data_is_one_task_and_equals_the_map_reduce(client, store64):
     # tight: at the default tol the two stop at different points within tol (their
     # preconditioners sample different rows); both must reach the same optimum
-    one = ExactLogisticRegression(tol=1e-8, progress=False).fit(small_store)
-    per = ExactLogisticRegression(tol=1e-8, persist=True, progress=False).fit(small_store)
+    one = ExactLogisticRegression(tol=1e-8, progress=False).fit(store64)
+    per = ExactLogisticRegression(tol=1e-8, persist=True, progress=False).fit(store64)
     assert one.placement_ == "one-task" and per.placement_ == "persisted"
     np.testing.assert_allclose(one.coef_, per.coef_, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("cls", [ExactLogisticRegression, ExactPoissonRegression])
-def test_every_placement_reaches_the_one_task_optimum(cls, client, small_store):
+def test_every_placement_reaches_the_one_task_optimum(cls, client, store64):
     # a store (read by the engine's reader) and a dask array (persisted blocks laid out from
     # dask's own), held or streamed: the same optimum as the one-task fit of the same rows
-    X, y = load_xy(small_store)
+    X, y = load_xy(store64)
     if cls is ExactPoissonRegression:
         y = (X[:, 0] > 0).astype(np.float64) * 3.0  # counts with a link to the features
     Xd = X.rechunk((int(X.chunks[0][0]), X.shape[1]))
@@ -39,7 +54,7 @@ def test_every_placement_reaches_the_one_task_optimum(cls, client, small_store):
     assert one.placement_ == "one-task"
     fits = [cls(tol=1e-8, persist=p, progress=False).fit(Xd, y) for p in (True, False)]
     if cls is ExactLogisticRegression:
-        fits += [cls(tol=1e-8, persist=p, progress=False).fit(small_store) for p in (True, False)]
+        fits += [cls(tol=1e-8, persist=p, progress=False).fit(store64) for p in (True, False)]
     for est in fits:
         assert est.placement_ == ("persisted" if est.persist else "streamed") and est.converged_
         np.testing.assert_allclose(est.coef_, one.coef_, rtol=1e-5, atol=1e-7)
