@@ -127,3 +127,39 @@ class ExactLogistic:
         return float(np.median(times[1]) / np.median(times[2]))
 
     track_speedup_1_to_2_workers.unit = "x"
+
+
+class SolverPlacement:
+    """Where the one-task switch comes from (``ONE_TASK_BYTES``, 64 MiB on a multi-worker
+    cluster): the same fit of N(0, 1) rows (19, 57 and 172 MB of training rows) run as ONE
+    task (the switch raised for the run) and as blocks held on the workers, on the default
+    cluster. ``track_placement_is_one_task`` says which path ran (1 or 0)."""
+
+    timeout = 1800
+    params = ([200_000, 400_000, 1_000_000], ["one-task", "persisted"])
+    param_names = ["rows", "placement"]
+
+    def setup(self, rows, placement):
+        import daskscale.learn.solvers as solvers
+
+        self.store, _, _ = _store(rows, "normal")
+        self.client = default_client()
+        self._switch = solvers.ONE_TASK_BYTES
+        solvers.ONE_TASK_BYTES = 2**50 if placement == "one-task" else self._switch
+
+    def teardown(self, rows, placement):
+        import daskscale.learn.solvers as solvers
+
+        solvers.ONE_TASK_BYTES = self._switch
+
+    def _fit(self, placement):
+        from daskscale.learn.solvers import ExactLogisticRegression
+
+        persist = "auto" if placement == "one-task" else True
+        return ExactLogisticRegression(progress=False, persist=persist).fit(self.store)
+
+    def time_fit(self, rows, placement):
+        self._fit(placement)
+
+    def track_placement_is_one_task(self, rows, placement):
+        return int(self._fit(placement).placement_ == "one-task")
