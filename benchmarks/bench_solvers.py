@@ -130,8 +130,8 @@ class ExactLogistic:
 
 
 class SolverPlacement:
-    """Where the one-task switch comes from (``ONE_TASK_BYTES``, 64 MiB on a multi-worker
-    cluster): the same fit of N(0, 1) rows (19, 57 and 172 MB of training rows) run as ONE
+    """Where the one-task switch comes from (``FEW_WORKERS_TASK_BYTES`` on the default cluster
+    of a 2-core machine): the same fit of N(0, 1) rows (19, 57 and 172 MB of training rows) run as ONE
     task (the switch raised for the run) and as blocks held on the workers, on the default
     cluster. ``track_placement_is_one_task`` says which path ran (1 or 0)."""
 
@@ -144,13 +144,14 @@ class SolverPlacement:
 
         self.store, _, _ = _store(rows, "normal")
         self.client = default_client()
-        self._switch = solvers.ONE_TASK_BYTES
-        solvers.ONE_TASK_BYTES = 2**50 if placement == "one-task" else self._switch
+        self._switch = solvers.ONE_TASK_BYTES, solvers.FEW_WORKERS_TASK_BYTES
+        if placement == "one-task":
+            solvers.ONE_TASK_BYTES = solvers.FEW_WORKERS_TASK_BYTES = 2**50
 
     def teardown(self, rows, placement):
         import daskscale.learn.solvers as solvers
 
-        solvers.ONE_TASK_BYTES = self._switch
+        solvers.ONE_TASK_BYTES, solvers.FEW_WORKERS_TASK_BYTES = self._switch
 
     def _fit(self, placement):
         from daskscale.learn.solvers import ExactLogisticRegression

@@ -9,12 +9,15 @@
 
 Where the fit runs (``persist="auto"``, :mod:`daskscale.learn.solvers_fit`):
 
-- data of at most :data:`ONE_TASK_BYTES` (64 MiB; 256 MiB on a one-worker cluster; never more
-  than a quarter of the smallest worker's memory): the whole fit in ONE task on a worker (or in
-  this process when no client is active: no cluster is started); every evaluation is then two
-  matrix-vector products in memory, with no scheduler round trip. The switch is measured (2
-  workers, 100k-row blocks of 50 float32, fit times of one task vs persisted, medians of 3):
-  40 MB 0.28 vs 0.44 s, 80 MB 0.77 vs 0.69 s, 200 MB 2.1-2.5 vs 1.37 s;
+- data of at most :data:`ONE_TASK_BYTES` (64 MiB on a cluster of three or more workers;
+  :data:`FEW_WORKERS_TASK_BYTES`, 1 GiB, on one or two; never more than a quarter of the
+  smallest worker's memory): the whole fit in ONE task on a worker (or in this process when no
+  client is active: no cluster is started); every evaluation is then the products in memory,
+  with no scheduler round trip. Measured on the default cluster of a 2-core machine (2
+  single-threaded workers; asv ``bench_solvers.SolverPlacement``, one task vs held blocks,
+  N(0, 1) float32 x 50): 19 MB 0.17 vs 0.46 s, 57 MB 0.38 vs 0.84 s, 172 MB 0.94 vs 1.51 s,
+  and 744 MB 3.7 vs 4.2-4.4 s (scratch run): the two workers share one memory bus, and every
+  held-blocks evaluation pays a round trip. The 64 MiB of larger clusters is not re-measured;
 - larger data that takes under half the cluster's memory: laid out once and persisted on the
   workers, one task per worker and evaluation over the blocks it holds;
 - larger still (or ``persist=False``): every evaluation streams the store (one read and
@@ -49,8 +52,9 @@ __all__ = ["ExactLogisticRegression", "ExactPoissonRegression", "ExactLinearRegr
 
 #: data up to this size is fitted in one task where it is (see the module's docstring) ...
 ONE_TASK_BYTES = 64 * 2**20
-#: ... or up to this size when the cluster has one worker (nothing to share the work with)
-ONE_WORKER_TASK_BYTES = 256 * 2**20
+#: ... or up to this size when the cluster has one or two workers: held blocks on two
+#: single-threaded workers of one machine lost to one task at every size measured, 19 MB to 744 MB
+FEW_WORKERS_TASK_BYTES = 1 * 2**30
 
 
 def _cluster_memory(client: Any) -> tuple[int, int, int]:
@@ -68,7 +72,7 @@ def _placement(nbytes: int, persist: bool | str, client: Any) -> str:
     if persist != "auto":
         raise SchemaError(f"persist must be 'auto', True or False, not {persist!r}")
     total, smallest, workers = _cluster_memory(client) if client is not None else (0, 0, 0)
-    limit = ONE_TASK_BYTES if workers > 1 else ONE_WORKER_TASK_BYTES
+    limit = ONE_TASK_BYTES if workers > 2 else FEW_WORKERS_TASK_BYTES
     limit = limit if not smallest else min(limit, smallest // 4)
     if nbytes <= limit:
         return "one-task"
