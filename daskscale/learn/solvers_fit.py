@@ -32,11 +32,10 @@ from daskscale.storage.convert import Data, empty_aligned
 
 __all__ = ["Spec", "fit_arrays", "fit_read", "fit_blocks", "raise_if_not_finite", "WorkerBlocks", "LazyBlocks", "SAMPLE_ROWS"]
 
-#: rows of every block that enter the standardisation and the preconditioner's correlations
+#: rows of every block (in one task: spread over the array) that enter the standardisation and
+#: the preconditioner's correlations (16k: 12 ms of Gram, where the exact Moments of 300k x 50
+#: rows cost 80 ms of a 0.41 s one-task fit)
 SAMPLE_ROWS = 16_384
-#: rows, spread over the array, that do so in a one-task fit (16k: 12 ms of Gram, where the
-#: exact Moments of 300k x 50 rows cost 80 ms of a 0.41 s fit)
-ONE_TASK_SAMPLE_ROWS = 16_384
 
 
 @dataclass
@@ -181,7 +180,7 @@ def fit_read(reader: Any, spec: Spec, run: str | None = None,
 def _fit_laid(Xl: np.ndarray, y: np.ndarray, ref: np.ndarray, spec: Spec, run: str | None,
               on_iter: Callable[[int, float, float], Any] | None) -> dict[str, Any]:
     # the sample of one array: rows spread over all of it (a block's would be its first rows)
-    sample = Xl[::max(1, len(Xl) // ONE_TASK_SAMPLE_ROWS)]
+    sample = Xl[::max(1, len(Xl) // SAMPLE_ROWS)]
     stats = {"finite": Finite().map(Xl, y), "gram": Gram(with_y=False).map(sample)}
     if spec.check:
         raise_if_not_finite(stats["finite"], spec)
@@ -199,16 +198,16 @@ def _fit_laid(Xl: np.ndarray, y: np.ndarray, ref: np.ndarray, spec: Spec, run: s
 
 # --- blocks on the workers: the first pass fused with the read, then one task per worker per pass
 
-def _laid_first(X: np.ndarray, y: np.ndarray, ref: np.ndarray, reducers: dict) -> tuple:
-    """A block laid out, its raw target, and its first-pass state: one read of the block for all three."""
-    Xl = layout_block(X, ref)
+def _laid_first(X: np.ndarray, y: np.ndarray, ref: np.ndarray, reducers: dict, own: bool = False) -> tuple:
+    """A block laid out (in place when ``own``: see :func:`layout_block`), its raw target, and its
+    first-pass state: one read of the block for all three."""
+    Xl = layout_block(X, ref, own=own)
     return Xl, np.asarray(y).ravel(), map_all(reducers, Xl, y)
 
 
 def _read_laid_first(reader: Any, i: int, ref: np.ndarray, reducers: dict) -> tuple:
     X, y = reader.read(i)  # a store's reader: arrays just decoded, this task's to overwrite
-    Xl = layout_block(X, ref, own=True)
-    return Xl, np.asarray(y).ravel(), map_all(reducers, Xl, y)
+    return _laid_first(X, y, ref, reducers, own=True)
 
 
 def _state_of(held: tuple) -> dict:
